@@ -1,0 +1,104 @@
+"""Losses with forward and backward: softmax cross-entropy (fused, stable) and mean squared error."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_indices
+
+REDUCTIONS = ("mean", "sum")
+
+
+def _check_reduction(owner: str, reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{owner} expected reduction in {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+class SoftmaxCrossEntropy:
+    """``-log softmax(logits)[target]`` over the last axis, fused with its gradient.
+
+    ``logits (..., V)``, ``targets (...)`` integer ids. Positions whose target equals ``ignore_index``,
+    or where ``mask`` is False, count neither in the loss nor in the mean's denominator. The softmax is
+    computed as ``exp(z - max z)`` and the loss as ``logsumexp - z_target``, so large logits neither
+    overflow nor lose precision. ``reduction="mean"`` averages over counted positions; ``"sum"`` sums.
+    """
+
+    def __init__(self, *, ignore_index: int | None = None, reduction: str = "mean") -> None:
+        self.ignore_index = ignore_index
+        self.reduction = _check_reduction("SoftmaxCrossEntropy", reduction)
+        self._cache: tuple | None = None
+
+    def forward(self, logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> float:
+        logits = np.asarray(logits)
+        V = logits.shape[-1]
+        targets = np.asarray(targets)
+        if targets.shape != logits.shape[:-1]:
+            raise ValueError(
+                f"SoftmaxCrossEntropy expected targets of shape {logits.shape[:-1]} (logits without the "
+                f"class axis), got {targets.shape}"
+            )
+        valid = np.ones(targets.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool).copy()
+        if valid.shape != targets.shape:
+            raise ValueError(f"SoftmaxCrossEntropy expected mask of shape {targets.shape}, got {valid.shape}")
+        if self.ignore_index is not None:
+            valid &= targets != self.ignore_index
+        safe_targets = np.where(valid, targets, 0)
+        check_indices("SoftmaxCrossEntropy", "targets", safe_targets, upper=V)
+        z = logits.reshape(-1, V)
+        t = safe_targets.reshape(-1)
+        v = valid.reshape(-1)
+        shifted = z - z.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        sum_exp = probs.sum(axis=1, keepdims=True)
+        probs /= sum_exp
+        rows = np.arange(z.shape[0])
+        nll = np.log(sum_exp[:, 0]) - shifted[rows, t]
+        count = int(v.sum())
+        total = float(nll[v].sum(dtype=np.float64))
+        self._cache = (probs, t, v, count, logits.shape)
+        if self.reduction == "sum":
+            return total
+        return total / count if count else 0.0
+
+    def backward(self, dloss: float = 1.0) -> np.ndarray:
+        """Gradient w.r.t. the logits: ``(softmax - onehot(target))`` scaled by the reduction."""
+        if self._cache is None:
+            raise RuntimeError("SoftmaxCrossEntropy.backward() needs a forward() call first")
+        probs, t, v, count, shape = self._cache
+        dz = probs.copy()
+        dz[np.arange(dz.shape[0]), t] -= 1
+        dz[~v] = 0
+        scale = dloss if self.reduction == "sum" else (dloss / count if count else 0.0)
+        dz *= dz.dtype.type(scale)
+        return dz.reshape(shape)
+
+
+class MSE:
+    """Mean squared error ``mean((pred - target)^2)`` over counted elements (``mask`` True or absent)."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        self.reduction = _check_reduction("MSE", reduction)
+        self._cache: tuple | None = None
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
+        pred, target = np.asarray(pred), np.asarray(target)
+        if pred.shape != target.shape:
+            raise ValueError(f"MSE expected target of the prediction's shape {pred.shape}, got {target.shape}")
+        weight = np.ones(pred.shape, dtype=pred.dtype)
+        if mask is not None:
+            weight = np.broadcast_to(np.asarray(mask, dtype=pred.dtype), pred.shape)
+        diff = (pred - target) * weight
+        count = float(weight.sum())
+        total = float((diff * diff).sum(dtype=np.float64))
+        self._cache = (diff, count)
+        if self.reduction == "sum":
+            return total
+        return total / count if count else 0.0
+
+    def backward(self, dloss: float = 1.0) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError("MSE.backward() needs a forward() call first")
+        diff, count = self._cache
+        scale = 2 * dloss if self.reduction == "sum" else (2 * dloss / count if count else 0.0)
+        return diff * diff.dtype.type(scale)

@@ -1,0 +1,135 @@
+"""Embedding, Linear, Dropout and the losses: finite differences (float64) and parity with torch."""
+
+import numpy as np
+import pytest
+import torch
+from _support import numeric_grad, rel_err
+
+from rnnkit.nn import MSE, Dropout, Embedding, Linear, SoftmaxCrossEntropy
+
+
+def test_linear_gradients_and_torch_parity():
+    rng = np.random.default_rng(0)
+    layer = Linear(4, 3, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, 5, 4))
+    dy = rng.standard_normal((2, 5, 3))
+
+    def loss():
+        return np.sum(layer.forward(x) * dy)
+
+    loss()
+    dx = layer.backward(dy)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-7, atol=1e-9)
+    for name, p, g in layer.named_parameters():
+        np.testing.assert_allclose(g, numeric_grad(loss, p), rtol=1e-7, atol=1e-9, err_msg=name)
+
+    ref = torch.nn.Linear(4, 3).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(layer.params["W"].T))
+        ref.bias.copy_(torch.tensor(layer.params["b"]))
+    xt = torch.tensor(x, requires_grad=True)
+    (ref(xt) * torch.tensor(dy)).sum().backward()
+    layer.zero_grad()
+    assert rel_err(layer.forward(x), ref(xt).detach().numpy()) <= 1e-12
+    assert rel_err(layer.backward(dy), xt.grad.numpy()) <= 1e-12
+    assert rel_err(layer.grads["W"], ref.weight.grad.numpy().T) <= 1e-12
+    assert rel_err(layer.grads["b"], ref.bias.grad.numpy()) <= 1e-12
+
+
+def test_embedding_gradient_sums_repeated_ids_like_torch():
+    rng = np.random.default_rng(1)
+    emb = Embedding(7, 3, dtype=np.float64, rng=rng)
+    ids = np.array([[1, 2, 1], [6, 1, 0]])
+    dy = rng.standard_normal((2, 3, 3))
+    out = emb.forward(ids)
+    np.testing.assert_array_equal(out, emb.params["W"][ids])
+    assert emb.backward(dy) is None
+
+    ref = torch.nn.Embedding(7, 3).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(emb.params["W"]))
+    (ref(torch.tensor(ids)) * torch.tensor(dy)).sum().backward()
+    assert rel_err(emb.grads["W"], ref.weight.grad.numpy()) <= 1e-12
+
+    def loss():
+        return np.sum(emb.forward(ids) * dy)
+
+    np.testing.assert_allclose(emb.grads["W"], numeric_grad(loss, emb.params["W"]), rtol=1e-7, atol=1e-9)
+
+
+def test_embedding_rejects_ids_outside_the_vocabulary():
+    emb = Embedding(5, 2)
+    with pytest.raises(ValueError, match=r"ids in \[0, 5\), got values from 0 to 5"):
+        emb.forward(np.array([0, 5]))
+    with pytest.raises(TypeError, match="integer dtype"):
+        emb.forward(np.array([0.0, 1.0]))
+
+
+def test_dropout_is_inverted_and_backward_uses_the_same_mask():
+    rng = np.random.default_rng(2)
+    drop = Dropout(0.25, rng=rng)
+    x = np.ones((200, 500), dtype=np.float32)
+    y = drop.forward(x)
+    assert y.dtype == np.float32
+    kept = y != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(drop.backward(dy), dy * y)  # x = 1, so y is the scaled mask
+    drop.eval()
+    np.testing.assert_array_equal(drop.forward(x), x)
+    np.testing.assert_array_equal(drop.backward(dy), dy)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_softmax_cross_entropy_matches_torch_with_ignore_index(reduction):
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((4, 6, 9)) * 3
+    targets = rng.integers(0, 9, size=(4, 6))
+    targets[0, :3] = -100
+    loss_fn = SoftmaxCrossEntropy(ignore_index=-100, reduction=reduction)
+    loss = loss_fn.forward(logits, targets)
+    dlogits = loss_fn.backward()
+    lt = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(lt.reshape(-1, 9), torch.tensor(targets).reshape(-1),
+                                            ignore_index=-100, reduction=reduction)
+    ref.backward()
+    assert abs(loss - ref.item()) <= 1e-12 * abs(ref.item())
+    assert rel_err(dlogits, lt.grad.numpy()) <= 1e-12
+    numeric = numeric_grad(lambda: loss_fn.forward(logits, targets), logits)
+    np.testing.assert_allclose(dlogits, numeric, rtol=1e-6, atol=1e-7 * np.abs(numeric).max())
+
+
+def test_softmax_cross_entropy_mask_equals_ignore_and_is_stable():
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((3, 5)).astype(np.float32)
+    targets = np.array([1, 2, 3])
+    mask = np.array([True, False, True])
+    a = SoftmaxCrossEntropy()
+    b = SoftmaxCrossEntropy(ignore_index=-1)
+    la = a.forward(logits, targets, mask)
+    lb = b.forward(logits, np.where(mask, targets, -1))
+    assert la == lb
+    np.testing.assert_array_equal(a.backward(), b.backward())
+    huge = np.array([[1e4, 0.0, -1e4]], dtype=np.float32)
+    loss = SoftmaxCrossEntropy().forward(huge, np.array([1]))
+    assert loss == pytest.approx(1e4, rel=1e-6)
+
+
+def test_mse_matches_torch_and_masks():
+    rng = np.random.default_rng(5)
+    pred, target = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 4, 2))
+    loss_fn = MSE()
+    loss = loss_fn.forward(pred, target)
+    pt = torch.tensor(pred, requires_grad=True)
+    ref = torch.nn.functional.mse_loss(pt, torch.tensor(target))
+    ref.backward()
+    assert abs(loss - ref.item()) <= 1e-12
+    assert rel_err(loss_fn.backward(), pt.grad.numpy()) <= 1e-12
+    mask = rng.random((3, 4, 1)) > 0.5
+    masked = MSE()
+    value = masked.forward(pred, target, mask)
+    full_mask = np.broadcast_to(mask, pred.shape)
+    assert value == pytest.approx(np.mean((pred - target)[full_mask] ** 2), rel=1e-12)
+    np.testing.assert_allclose(masked.backward(), numeric_grad(lambda: masked.forward(pred, target, mask), pred),
+                               rtol=1e-6, atol=1e-9)
