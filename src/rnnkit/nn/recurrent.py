@@ -50,8 +50,10 @@ class RecurrentUnit(Layer):
         return (buf[1:], buf[:-1]) if self.reverse else (buf[:-1], buf[1:])
 
     def forward(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
-                mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``x (T, B, I)`` time-major, ``h0, c0 (B, H)``, ``mask (T, B, 1)`` bool or None.
+                mask: np.ndarray | None, resets: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``x (T, B, I)`` time-major, ``h0, c0 (B, H)``; ``mask (T, B, 1)`` bool, False past each
+        sequence's end; ``resets (T, B, 1)`` bool, True where the state is zeroed before the step.
 
         Returns ``y (T, B, H)`` (zero past each sequence's end), ``h_T`` and ``c_T`` (``(B, H)``, each
         taken at the sequence's own end).
@@ -70,17 +72,27 @@ class RecurrentUnit(Layer):
             c_buf = np.empty_like(h_buf)
             c_prev_seq, c_out = self._views(c_buf)
             c_buf[-1 if self.reverse else 0] = c0
+        if resets is not None:  # the states actually fed to each step, after the resets
+            h_in = np.empty((T, B, H), dtype=x.dtype)
+            c_in = np.empty_like(h_in) if c_buf is not None else None
         for t in self._time_order(T):
+            h_prev = h_prev_seq[t]
             c_prev, c_next = (c_prev_seq[t], c_out[t]) if c_buf is not None else (None, None)
-            cell.step(t, xw[t], h_prev_seq[t], c_prev, h_out[t], c_next, p, cache)
+            if resets is not None:
+                h_prev = np.multiply(h_prev, ~resets[t], out=h_in[t])
+                if c_buf is not None:
+                    c_prev = np.multiply(c_prev, ~resets[t], out=c_in[t])
+            cell.step(t, xw[t], h_prev, c_prev, h_out[t], c_next, p, cache)
             if mask is not None:  # past a sequence's end its state stays as it was
                 frozen = ~mask[t]
-                np.copyto(h_out[t], h_prev_seq[t], where=frozen)
+                np.copyto(h_out[t], h_prev, where=frozen)
                 if c_buf is not None:
                     np.copyto(c_next, c_prev, where=frozen)
         end = 0 if self.reverse else T
         y = h_out if mask is None else h_out * mask
-        self._cache = dict(cell=cache, x=x, h_buf=h_buf, c_buf=c_buf, mask=mask)
+        self._cache = dict(cell=cache, x=x, h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets,
+                           h_prev_seq=h_in if resets is not None else h_prev_seq,
+                           c_prev_seq=c_in if resets is not None else c_prev_seq)
         return y, h_buf[end], (c_buf[end] if c_buf is not None else None)
 
     def state_after(self, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -103,11 +115,12 @@ class RecurrentUnit(Layer):
             raise RuntimeError("backward() needs a forward() call first")
         p, g, cell = self.params, self.grads, self.cell
         c = self._cache
-        cache, x, h_buf, c_buf, mask = c["cell"], c["x"], c["h_buf"], c["c_buf"], c["mask"]
+        cache, x, h_buf, c_buf, mask, resets = (c["cell"], c["x"], c["h_buf"], c["c_buf"], c["mask"],
+                                                 c["resets"])
         T, B, I = x.shape
         H = self.hidden_size
-        h_prev_seq, h_out = self._views(h_buf)
-        c_prev_seq = self._views(c_buf)[0] if c_buf is not None else None
+        h_out = self._views(h_buf)[1]
+        h_prev_seq, c_prev_seq = c["h_prev_seq"], c["c_prev_seq"]
         dh = np.zeros((B, H), dtype=x.dtype) if dh_T is None else dh_T.copy()
         dc = None
         if c_buf is not None:
@@ -128,6 +141,10 @@ class RecurrentUnit(Layer):
                 dh_prev += dh * keep
                 if dc is not None:
                     dc_prev += dc * keep
+            if resets is not None:  # a reset state is a constant: nothing flows back through it
+                dh_prev *= ~resets[t]
+                if dc_prev is not None:
+                    dc_prev *= ~resets[t]
             dh, dc = dh_prev, dc_prev
         dA = cache["dA"].reshape(T * B, -1)
         x2 = x.reshape(T * B, I)
@@ -205,13 +222,15 @@ class Recurrent(Layer):
     def _pack_state(self, h: np.ndarray, c: np.ndarray | None):
         return (h, c) if self.cell.has_cell_state else h
 
-    def forward(self, x: np.ndarray, state=None, *, lengths=None):
+    def forward(self, x: np.ndarray, state=None, *, lengths=None, resets=None):
         """Run the stack over ``x (B, T, input_size)``.
 
         ``state``: initial ``h0`` (RNN, GRU) or ``(h0, c0)`` (LSTM), each ``(num_layers*D, B, H)``;
         zero when omitted. ``lengths``: ``(B,)`` ints; step ``t >= lengths[b]`` of sequence ``b`` is
         padding — its output is zero, it leaves the state untouched and gets no gradient, and the
-        reverse direction starts at each sequence's own end.
+        reverse direction starts at each sequence's own end. ``resets``: ``(B, T)`` bool, True where
+        a new document begins: every layer's state of that sequence is zeroed before that step, and
+        no gradient flows back across it (unidirectional stacks only).
 
         Returns ``(y, state)``: ``y (B, T, D*H)`` and the final state in the same form as ``state``.
         """
@@ -225,6 +244,14 @@ class Recurrent(Layer):
         if lengths is not None:
             lengths = check_lengths(self.name, lengths, batch=B, time=T)
             mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, B, 1)
+        if resets is not None:
+            resets = np.asarray(resets)
+            if resets.shape != (B, T) or resets.dtype != bool:
+                raise ValueError(f"{self.name} expected resets as a bool array of shape (batch, time) = "
+                                 f"({B}, {T}), got {resets.dtype.name} array of shape {resets.shape}")
+            if self.num_directions != 1:
+                raise ValueError(f"{self.name}: resets are defined for unidirectional layers only")
+            resets = np.ascontiguousarray(resets.T)[:, :, None]  # (T, B, 1)
         D = self.num_directions
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, I)
         h_T = np.empty_like(h0)
@@ -234,7 +261,8 @@ class Recurrent(Layer):
             outs = []
             for d, unit in enumerate(row):
                 idx = k * D + d
-                y, h_T[idx], c_last = unit.forward(inp, h0[idx], c0[idx] if c0 is not None else None, mask)
+                y, h_T[idx], c_last = unit.forward(inp, h0[idx], c0[idx] if c0 is not None else None, mask,
+                                                 resets)
                 if c_T is not None:
                     c_T[idx] = c_last
                 outs.append(y)
