@@ -20,8 +20,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# A character-level LSTM on CPython's own documentation text (ships with Python), about two minutes,
+# then text generated from it.
 demo: install
-	$(BIN)/python examples/quickstart.py
+	rm -rf runs/demo
+	$(BIN)/rnnkit train --out runs/demo
+	$(BIN)/rnnkit generate runs/demo --prompt "The " --length 400 --temperature 0.7 --seed 1
 
 test: install-test
 	$(BIN)/python -m pytest -q

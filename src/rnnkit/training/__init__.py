@@ -1,0 +1,1 @@
+"""Training loops: truncated BPTT, checkpoints, progress and metrics."""
