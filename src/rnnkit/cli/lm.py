@@ -1,12 +1,9 @@
-"""The ``rnnkit`` command. It parses, validates and calls library functions; nothing more."""
+"""``rnnkit train``, ``rnnkit eval`` and ``rnnkit generate``: language models."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-from . import __version__
 
 try:
     import tomllib
@@ -37,6 +34,28 @@ examples:
 With --train the defaults are Zaremba et al. (2014)'s small model: SGD lr 1 on the loss summed over the
 window, halved each epoch after the 4th, clip 5, init U(-0.1, 0.1), batch 20, bptt 20, 13 epochs.
 """
+
+
+def register(sub) -> None:
+    """Add the language-model commands to the ``rnnkit`` sub-command parser."""
+    _add_train(sub)
+    p = sub.add_parser("eval", help="perplexity of a trained language model on a text file",
+                       description="Perplexity of a language model on a file; the last line is 'perplexity: <number>'.")
+    p.add_argument("run", help="run directory (its model.safetensors) or a .safetensors file")
+    p.add_argument("file", help="text file, tokenized as the model was trained")
+    p.add_argument("--batch-size", type=int, default=1, help="parallel streams (1 reads every token)")
+    p.add_argument("--bptt", type=int, default=35, help="window length (the state carries across windows)")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("generate", help="generate text from a trained language model",
+                       description="Continue a prompt, greedily or by sampling (reproducible with --seed).")
+    p.add_argument("run", help="run directory (its model.safetensors) or a .safetensors file")
+    p.add_argument("--prompt", help="text to continue (default: 'the' / 'The ')")
+    p.add_argument("--length", type=int, default=50, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=1.0, help="< 1 sharper, > 1 more random")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0: all)")
+    p.add_argument("--greedy", action="store_true", help="always the most likely token")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_generate)
 
 
 def _add_train(sub) -> None:
@@ -118,10 +137,10 @@ def _train_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data.corpus import load_corpus
-    from .models.language_model import LMConfig
-    from .training.lm_trainer import LMTrainer, TrainConfig
-    from .training.progress import Progress
+    from ..data.corpus import load_corpus
+    from ..models.language_model import LMConfig
+    from ..training.lm_trainer import LMTrainer, TrainConfig
+    from ..training.progress import Progress
 
     given = {k for k in vars(args) if k not in ("func", "command", "quiet")}
     s = _train_settings(args)
@@ -173,9 +192,9 @@ def _model_path(run: str) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data.text import read_text, tokenize
-    from .io.model_files import load_language_model
-    from .training.lm_trainer import perplexity
+    from ..data.text import read_text, tokenize
+    from ..io.model_files import load_language_model
+    from ..training.lm_trainer import perplexity
 
     model, vocab, meta = load_language_model(_model_path(args.run))
     tokens = tokenize(read_text(args.file), level=meta["level"])
@@ -194,8 +213,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .data.text import tokenize
-    from .io.model_files import load_language_model
+    from ..data.text import tokenize
+    from ..io.model_files import load_language_model
 
     model, vocab, meta = load_language_model(_model_path(args.run))
     level = meta["level"]
@@ -214,44 +233,3 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         print(" ".join(tokens + new).replace(" <eos> ", "\n").replace(" <eos>", "\n"))
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks from their equations.")
-    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_train(sub)
-    p = sub.add_parser("eval", help="perplexity of a trained language model on a text file",
-                       description="Perplexity of a language model on a file; the last line is 'perplexity: <number>'.")
-    p.add_argument("run", help="run directory (its model.safetensors) or a .safetensors file")
-    p.add_argument("file", help="text file, tokenized as the model was trained")
-    p.add_argument("--batch-size", type=int, default=1, help="parallel streams (1 reads every token)")
-    p.add_argument("--bptt", type=int, default=35, help="window length (the state carries across windows)")
-    p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("generate", help="generate text from a trained language model",
-                       description="Continue a prompt, greedily or by sampling (reproducible with --seed).")
-    p.add_argument("run", help="run directory (its model.safetensors) or a .safetensors file")
-    p.add_argument("--prompt", help="text to continue (default: 'the' / 'The ')")
-    p.add_argument("--length", type=int, default=50, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=1.0, help="< 1 sharper, > 1 more random")
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0: all)")
-    p.add_argument("--greedy", action="store_true", help="always the most likely token")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_generate)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .data.text import CorpusError
-    from .io.checkpoint import CheckpointError
-
-    try:
-        return args.func(args)
-    except (CorpusError, CheckpointError, ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
