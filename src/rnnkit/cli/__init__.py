@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import lm
+from . import deploy, lm
 
-COMMAND_MODULES = [lm]
+COMMAND_MODULES = [lm, deploy]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,9 +23,46 @@ def lm_meta(model: LanguageModel, vocab: Vocabulary, *, level: str) -> dict:
 
 def save_language_model(path: str | Path, model: LanguageModel, vocab: Vocabulary, *, level: str,
                         extra: dict | None = None) -> Path:
-    """Write the model (weights ``model.*``, architecture, vocabulary) atomically to ``path``."""
+    """Write the model (weights ``model.*``, architecture, vocabulary) atomically to ``path``, and its
+    model card beside it."""
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
-    return save_checkpoint(path, arrays, {**lm_meta(model, vocab, level=level), **(extra or {})})
+    meta = {**lm_meta(model, vocab, level=level), **(extra or {})}
+    path = save_checkpoint(path, arrays, meta)
+    write_model_card(path, meta, num_parameters=model.num_parameters())
+    return path
+
+
+def card_path(checkpoint: str | Path) -> Path:
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name.removesuffix(".safetensors") + ".card.json")
+
+
+def write_model_card(checkpoint: str | Path, meta: dict, *, num_parameters: int) -> Path:
+    """A human-readable JSON summary beside ``checkpoint``: architecture, vocabulary, data, metrics,
+    library and format versions (``NAME.card.json`` for ``NAME.safetensors``)."""
+    import datetime
+    import json
+
+    vocab = meta.get("vocab", {}).get("tokens", [])
+    training = meta.get("training", {})
+    card = {
+        "format": "rnnkit-model-card",
+        "kind": meta.get("kind"),
+        "rnnkit_version": meta.get("rnnkit_version"),
+        "model_format_version": meta.get("model_format_version"),
+        "architecture": meta.get("model"),
+        "parameters": num_parameters,
+        "vocabulary": {"level": meta.get("level"), "size": len(vocab), "first_tokens": vocab[:20]},
+        "training_data": meta.get("data") or training.get("corpus", {}).get("source"),
+        "training": {k: training[k] for k in ("epoch", "step", "config") if k in training} or None,
+        "metrics": meta.get("metrics"),
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = card_path(checkpoint)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def check_lm_meta(path: Path | str, meta: dict) -> None:

@@ -28,7 +28,7 @@ from ..config import from_dict
 from ..data.corpus import Corpus, load_corpus
 from ..data.windows import awd_windows, batchify, bptt_windows, tbptt_windows
 from ..io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..io.model_files import build_language_model, lm_meta, save_language_model
+from ..io.model_files import build_language_model, lm_meta, save_language_model, write_model_card
 from ..models.language_model import LanguageModel
 from ..nn import SoftmaxCrossEntropy
 from ..optim import SGD, Adam, ReduceOnPlateau, StepDecay, clip_grad_norm
@@ -196,7 +196,9 @@ class LMTrainer:
                        "train_tokens": int(len(self.corpus.train)), "train_digest": self.train_digest},
         }
         meta = {**lm_meta(self.model, self.corpus.vocab, level=self.corpus.level), "training": training}
-        return save_checkpoint(self.out_dir / CHECKPOINT, arrays, meta)
+        path = save_checkpoint(self.out_dir / CHECKPOINT, arrays, meta)
+        write_model_card(path, meta, num_parameters=self.model.num_parameters())
+        return path
 
     @classmethod
     def resume(cls, out_dir: str | Path, *, corpus: Corpus | None = None, progress: Progress | None = None,

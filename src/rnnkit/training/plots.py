@@ -23,7 +23,8 @@ def plot_training_curve(records: list[dict], out_png: Path, *, title: str = "") 
     ax.set_xlabel("step")
     ax.set_ylabel("perplexity")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if train or valid:
+        ax.legend()
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -1,0 +1,5 @@
+"""Models outside the training script: streaming inference."""
+
+from .streaming import StreamingLM
+
+__all__ = ["StreamingLM"]
