@@ -143,3 +143,21 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size(corpus):
     model.decoder.params["W"][...] = 0
     model.decoder.params["b"][...] = 0
     assert math.isclose(perplexity(model, corpus.train, batch_size=3), len(corpus.vocab), rel_tol=1e-5)
+
+
+def test_documents_reset_the_state_where_each_begins(tmp_path):
+    from rnnkit.data.corpus import tokenize_documents
+    tokens, starts = tokenize_documents("a b\nc\n\n\nd e\n\nf\n", level="word")
+    assert tokens == ["a", "b", "<eos>", "c", "<eos>", "d", "e", "<eos>", "f", "<eos>"]
+    assert np.flatnonzero(starts).tolist() == [0, 5, 8]
+    (tmp_path / "docs.txt").write_text("\n\n".join(TEXT.splitlines()[i:i + 5] and "\n".join(TEXT.splitlines()[i:i + 5])
+                                                   for i in range(0, 100, 5)) + "\n")
+    corpus = load_corpus(train=tmp_path / "docs.txt", level="word", documents=True)
+    trainer = make(corpus, tmp_path / "run", max_steps=4)
+    seen = []
+    original = trainer.model.forward
+    trainer.model.forward = lambda ids, state=None, *, resets=None: (seen.append(resets), original(ids, state, resets=resets))[1]
+    trainer.fit()
+    assert any(r is not None and r.any() for r in seen)
+    resumed = LMTrainer.resume(tmp_path / "run", progress=Progress(enabled=False))
+    assert resumed.corpus.train_doc_starts is not None

@@ -18,7 +18,7 @@ BUILTIN_PRESET = dict(level="char", cell="lstm", layers=2, hidden=256, batch_siz
 FILE_PRESET = dict(level="word", cell="lstm", layers=2, hidden=200, batch_size=20, bptt=20, optimizer="sgd",
                    lr=1.0, clip=5.0, schedule="step", epochs=13, time_limit=None, init_scale=0.1,
                    sum_over_time=True, dropout=0.0, out=None, log_every=100)
-COMMON_DEFAULTS = dict(max_vocab=None, min_freq=1, embed=None, tie=False, init="uniform", forget_bias=None,
+COMMON_DEFAULTS = dict(max_vocab=None, min_freq=1, documents=False, embed=None, tie=False, init="uniform", forget_bias=None,
                        gru_reset="after", nonlinearity="tanh", dtype="float32", tbptt=None, random_bptt=False,
                        momentum=0.0, weight_decay=0.0, decay_start=4, decay_factor=0.5, max_steps=None,
                        seed=0, checkpoint_every=500, eval_batch_size=10, test_batch_size=1)
@@ -70,6 +70,8 @@ def _add_train(sub) -> None:
     data.add_argument("--level", choices=["word", "char"], default=S, help="tokens: words (+<eos> per line) or characters")
     data.add_argument("--max-vocab", type=int, default=S, help="keep the most frequent tokens (incl. specials)")
     data.add_argument("--min-freq", type=int, default=S, help="drop tokens seen fewer times")
+    data.add_argument("--documents", action="store_true", default=S,
+                      help="blank lines separate documents; each stream's state resets where one begins")
     model = p.add_argument_group("model")
     model.add_argument("--cell", choices=["rnn", "lstm", "gru"], default=S)
     model.add_argument("--layers", type=int, default=S, help="stacked recurrent layers")
@@ -164,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not s["out"]:
             raise ValueError("give a run directory with --out DIR")
         corpus = load_corpus(train=s["train"], valid=s["valid"], test=s["test"], level=s["level"],
-                             max_vocab=s["max_vocab"], min_freq=s["min_freq"])
+                             max_vocab=s["max_vocab"], min_freq=s["min_freq"], documents=s["documents"])
         model_config = LMConfig(vocab_size=len(corpus.vocab), cell=s["cell"], hidden_size=s["hidden"],
                                 embed_size=s["embed"], num_layers=s["layers"], dropout=s["dropout"],
                                 tie_weights=s["tie"], init=s["init"], init_scale=s["init_scale"],

@@ -3,6 +3,7 @@ built-in text."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,7 @@ class Corpus:
     valid: np.ndarray | None
     test: np.ndarray | None
     source: dict
+    train_doc_starts: np.ndarray | None = None  # (n,) bool, True at each document's first token
 
     def summary(self) -> str:
         parts = [f"{name} {len(ids):,} tokens" for name, ids in
@@ -36,13 +38,28 @@ def encode_text(text: str, vocab: Vocabulary, *, level: str) -> np.ndarray:
     return vocab.encode(tokenize(text, level=level))
 
 
+def tokenize_documents(text: str, *, level: str) -> tuple[list[str], np.ndarray]:
+    """Tokens of documents separated by blank lines, and ``(n,)`` bool marking each document's first
+    token. The blank lines themselves give no tokens."""
+    docs = [d for d in re.split(r"\n[ \t]*\n", text) if d.strip()]
+    tokens, starts = [], []
+    for doc in docs:
+        doc_tokens = tokenize(doc.strip("\n") + "\n", level=level)
+        starts.append(len(tokens))
+        tokens.extend(doc_tokens)
+    doc_starts = np.zeros(len(tokens), dtype=bool)
+    doc_starts[starts] = True
+    return tokens, doc_starts
+
+
 def load_corpus(*, train: str | Path | None, valid: str | Path | None = None, test: str | Path | None = None,
                 level: Literal["word", "char"] = "word", max_vocab: int | None = None, min_freq: int = 1,
-                vocab: Vocabulary | None = None) -> Corpus:
+                vocab: Vocabulary | None = None, documents: bool = False) -> Corpus:
     """Read and encode the corpus. The vocabulary is built from the training text unless given.
 
     With ``train=None`` the built-in text is used (``BUILTIN_NAME``): its last 5% is the validation
-    split. Words outside the vocabulary become ``<unk>``.
+    split. Words outside the vocabulary become ``<unk>``. ``documents=True`` reads the training text
+    as documents separated by blank lines: the trainer resets each stream's state where one begins.
     """
     if train is None:
         if valid is not None or test is not None:
@@ -56,7 +73,11 @@ def load_corpus(*, train: str | Path | None, valid: str | Path | None = None, te
         valid_text = read_text(valid) if valid is not None else None
         test_text = read_text(test) if test is not None else None
         source = {k: str(v) for k, v in (("train", train), ("valid", valid), ("test", test)) if v is not None}
-    train_tokens = tokenize(train_text, level=level)
+    doc_starts = None
+    if documents:
+        train_tokens, doc_starts = tokenize_documents(train_text, level=level)
+    else:
+        train_tokens = tokenize(train_text, level=level)
     if vocab is None:
         vocab = Vocabulary.build(train_tokens, level=level, max_size=max_vocab, min_freq=min_freq)
     if len(vocab) < 2:
@@ -68,5 +89,5 @@ def load_corpus(*, train: str | Path | None, valid: str | Path | None = None, te
         vocab=vocab, level=level, train=train_ids,
         valid=encode_text(valid_text, vocab, level=level) if valid_text is not None else None,
         test=encode_text(test_text, vocab, level=level) if test_text is not None else None,
-        source=source,
+        source=source, train_doc_starts=doc_starts,
     )

@@ -193,6 +193,7 @@ class LMTrainer:
             "optimizer": opt_meta, "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "model_rng": self.model.rng.bit_generator.state, "data_rng": self.data_rng.bit_generator.state,
             "corpus": {"source": self.corpus.source, "level": self.corpus.level,
+                       "documents": self.corpus.train_doc_starts is not None,
                        "train_tokens": int(len(self.corpus.train)), "train_digest": self.train_digest},
         }
         meta = {**lm_meta(self.model, self.corpus.vocab, level=self.corpus.level), "training": training}
@@ -231,7 +232,8 @@ class LMTrainer:
             corpus = load_corpus(train=None if builtin else source["train"],
                                  valid=None if builtin else source.get("valid"),
                                  test=None if builtin else source.get("test"),
-                                 level=t["corpus"]["level"], vocab=vocab)
+                                 level=t["corpus"]["level"], vocab=vocab,
+                                 documents=t["corpus"].get("documents", False))
         if corpus.vocab != vocab:
             raise CheckpointError(f"'{path}' was trained with another vocabulary than the corpus given")
         if _digest(corpus.train) != t["corpus"]["train_digest"]:
@@ -259,11 +261,14 @@ class LMTrainer:
 
     def _windows(self, streams: np.ndarray, start: int):
         c = self.config
+        doc_starts = None
+        if self.corpus.train_doc_starts is not None:  # reset each stream's state where a document begins
+            doc_starts = batchify(self.corpus.train_doc_starts, streams.shape[0])
         if c.tbptt_k1 is not None:
-            return tbptt_windows(streams, k1=c.tbptt_k1, k2=c.tbptt_k2, start=start)
+            return tbptt_windows(streams, k1=c.tbptt_k1, k2=c.tbptt_k2, start=start, doc_starts=doc_starts)
         if c.random_bptt:
-            return awd_windows(streams, bptt=c.bptt, rng=self.data_rng, start=start)
-        return bptt_windows(streams, bptt=c.bptt, start=start)
+            return awd_windows(streams, bptt=c.bptt, rng=self.data_rng, start=start, doc_starts=doc_starts)
+        return bptt_windows(streams, bptt=c.bptt, start=start, doc_starts=doc_starts)
 
     def _train_step(self, w) -> float:
         c, model = self.config, self.model
