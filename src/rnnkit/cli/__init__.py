@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import deploy, lm
+from . import deploy, diagnose, lm
 
-COMMAND_MODULES = [lm, deploy]
+COMMAND_MODULES = [lm, deploy, diagnose]
 
 
 def build_parser() -> argparse.ArgumentParser:
