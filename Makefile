@@ -30,5 +30,14 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# Side-by-side speed against torch and onnxruntime (benchmarks/README.md); writes benchmarks/results/.
+# BENCH_ARGS=--quick for fewer repeats, BENCH_ARGS="--only lstm" for some rows.
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(BIN)/python -m pip install -q -e '.[bench,test]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache src/*.egg-info

@@ -46,14 +46,19 @@ class SoftmaxCrossEntropy:
         safe_targets = np.where(valid, targets, 0)
         check_indices("SoftmaxCrossEntropy", "targets", safe_targets, upper=V)
         z = logits.reshape(-1, V)
+        if not np.issubdtype(z.dtype, np.floating):
+            z = z.astype(np.float64)
         t = safe_targets.reshape(-1)
         v = valid.reshape(-1)
-        shifted = z - z.max(axis=1, keepdims=True)
-        probs = np.exp(shifted)
-        sum_exp = probs.sum(axis=1, keepdims=True)
-        probs /= sum_exp
         rows = np.arange(z.shape[0])
-        nll = np.log(sum_exp[:, 0]) - shifted[rows, t]
+        # softmax(z) = exp(z - max z) / sum exp(z - max z), computed in one (N, V) buffer in place;
+        # nll = log sum exp(z - max z) - (z - max z)[target]
+        probs = np.subtract(z, z.max(axis=1, keepdims=True))
+        shifted_target = probs[rows, t]
+        np.exp(probs, out=probs)
+        sum_exp = probs.sum(axis=1, keepdims=True)
+        probs *= 1 / sum_exp  # one reciprocal per row, then a multiply per element
+        nll = np.log(sum_exp[:, 0]) - shifted_target
         count = int(v.sum())
         total = float(nll[v].sum(dtype=np.float64))
         self._cache = (probs, t, v, count, logits.shape)
@@ -66,11 +71,13 @@ class SoftmaxCrossEntropy:
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() needs a forward() call first")
         probs, t, v, count, shape = self._cache
-        dz = probs.copy()
-        dz[np.arange(dz.shape[0]), t] -= 1
-        dz[~v] = 0
         scale = dloss if self.reduction == "sum" else (dloss / count if count else 0.0)
-        dz *= dz.dtype.type(scale)
+        scale = probs.dtype.type(scale)
+        # dz = scale * (softmax - onehot(target)), zero where not counted
+        dz = np.multiply(probs, scale)
+        dz[np.arange(dz.shape[0]), t] -= scale
+        if not v.all():
+            dz[~v] = 0
         return dz.reshape(shape)
 
 

@@ -7,12 +7,19 @@ time-major so that each step reads and writes contiguous ``(batch, ·)`` slices.
 Truncated backpropagation through time is plain use of the layer: feed the final ``state`` of one
 call as the initial state of the next (the forward pass never breaks), and ignore the ``dstate0``
 that ``backward`` returns (the backward pass stops at the block boundary).
+
+Speed (see ``benchmarks/README.md``): each layer hoists its input projection out of the time loop
+and forms its weight gradients with one product after it; the loop itself works in preallocated
+buffers. A unit processes time in spans (``forward_span``/``backward_span``), so that a stack of
+unidirectional layers can run as a two-thread wavefront (``wavefront.py``); a single layer, a
+bidirectional stack, or ``use_wavefront = False`` runs layer by layer, over one span ``[0, T)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import wavefront
 from .base import Layer
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
@@ -42,13 +49,16 @@ class RecurrentUnit(Layer):
             self.add_param(name, value)
         self._cache: dict | None = None
 
-    def _time_order(self, T: int) -> range:
-        return range(T - 1, -1, -1) if self.reverse else range(T)
+    def _time_order(self, t0: int, t1: int) -> range:
+        """Steps ``t0 .. t1-1`` in this unit's direction of time."""
+        return range(t1 - 1, t0 - 1, -1) if self.reverse else range(t0, t1)
 
     def _views(self, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(prev, out)`` views of a ``(T+1, B, H)`` state buffer: step t reads prev[t], writes out[t]."""
         return (buf[1:], buf[:-1]) if self.reverse else (buf[:-1], buf[1:])
 
+    # The sequence is processed in spans of time so that a stack can run as a wavefront (layer k on
+    # span j while layer k+1 runs span j-1, see ``Recurrent``); a plain call is one span, [0, T).
     def forward(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
                 mask: np.ndarray | None, resets: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -58,42 +68,78 @@ class RecurrentUnit(Layer):
         Returns ``y (T, B, H)`` (zero past each sequence's end), ``h_T`` and ``c_T`` (``(B, H)``, each
         taken at the sequence's own end).
         """
-        p, cell = self.params, self.cell
-        T, B, I = x.shape
-        H = self.hidden_size
-        xw = (x.reshape(T * B, I) @ p["W_x"]).reshape(T, B, -1)  # all input projections at once
-        xw += p["b"]
-        cache = cell.alloc(T, B, H, p, x.dtype)
-        h_buf = np.empty((T + 1, B, H), dtype=x.dtype)
-        h_prev_seq, h_out = self._views(h_buf)
+        self.begin_forward(x, h0, c0, mask, resets)
+        self.forward_span(0, x.shape[0])
+        return self.end_forward()
+
+    def begin_forward(self, x, h0, c0, mask, resets) -> None:
+        """Allocate the per-sequence buffers. ``x (T, B, I)`` may still be filling up: span ``[t0, t1)``
+        reads only ``x[t0:t1]``, when it runs."""
+        T, B, _ = x.shape
+        H, dtype = self.hidden_size, x.dtype
+        cache = self.cell.alloc(T, B, H, self.params, dtype)
+        h_buf = np.empty((T + 1, B, H), dtype=dtype)
         h_buf[-1 if self.reverse else 0] = h0
-        c_buf = c_prev_seq = c_out = None
-        if cell.has_cell_state:
+        c_buf = None
+        if self.cell.has_cell_state:
             c_buf = np.empty_like(h_buf)
-            c_prev_seq, c_out = self._views(c_buf)
             c_buf[-1 if self.reverse else 0] = c0
+        h_in = c_in = None
         if resets is not None:  # the states actually fed to each step, after the resets
-            h_in = np.empty((T, B, H), dtype=x.dtype)
+            h_in = np.empty((T, B, H), dtype=dtype)
             c_in = np.empty_like(h_in) if c_buf is not None else None
-        for t in self._time_order(T):
+        h_prev_seq, h_out = self._views(h_buf)
+        c_prev_seq, c_out = self._views(c_buf) if c_buf is not None else (None, None)
+        # h_prev_seq: the states the steps actually read (after resets); raw_h_prev: the buffer's view
+        self._cache = dict(cell=cache, x=x, xw=np.empty((T, B, self.params["W_h"].shape[1]), dtype=dtype),
+                           h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
+                           h_prev_seq=h_in if resets is not None else h_prev_seq,
+                           c_prev_seq=c_in if resets is not None else c_prev_seq,
+                           h_in=h_in, c_in=c_in, raw_h_prev=h_prev_seq, raw_c_prev=c_prev_seq)
+
+    def forward_span(self, t0: int, t1: int) -> None:
+        """Run steps ``t0 .. t1-1``: their input projection as one product, then the serial loop."""
+        p, cell, c = self.params, self.cell, self._cache
+        cache, mask, resets = c["cell"], c["mask"], c["resets"]
+        x, xw = c["x"][t0:t1], c["xw"][t0:t1]
+        n, B, I = x.shape
+        np.matmul(x.reshape(n * B, I), p["W_x"], out=xw.reshape(n * B, -1))  # input projections, hoisted
+        xw += p["b"]
+        xw = c["xw"]
+        h_prev_seq, h_out, c_prev_seq, c_out = c["raw_h_prev"], c["h_out"], c["raw_c_prev"], c["c_out"]
+        has_c = c_prev_seq is not None
+        for t in self._time_order(t0, t1):
             h_prev = h_prev_seq[t]
-            c_prev, c_next = (c_prev_seq[t], c_out[t]) if c_buf is not None else (None, None)
+            c_prev, c_next = (c_prev_seq[t], c_out[t]) if has_c else (None, None)
             if resets is not None:
-                h_prev = np.multiply(h_prev, ~resets[t], out=h_in[t])
-                if c_buf is not None:
-                    c_prev = np.multiply(c_prev, ~resets[t], out=c_in[t])
+                h_prev = np.multiply(h_prev, ~resets[t], out=c["h_in"][t])
+                if has_c:
+                    c_prev = np.multiply(c_prev, ~resets[t], out=c["c_in"][t])
             cell.step(t, xw[t], h_prev, c_prev, h_out[t], c_next, p, cache)
             if mask is not None:  # past a sequence's end its state stays as it was
                 frozen = ~mask[t]
                 np.copyto(h_out[t], h_prev, where=frozen)
-                if c_buf is not None:
+                if has_c:
                     np.copyto(c_next, c_prev, where=frozen)
+
+    def output_span(self, t0: int, t1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``y[t0:t1]``: the outputs of those steps, zero past each sequence's end."""
+        c = self._cache
+        h, mask = c["h_out"][t0:t1], c["mask"]
+        if mask is not None:
+            return np.multiply(h, mask[t0:t1], out=out)
+        if out is None:
+            return h
+        np.copyto(out, h)
+        return out
+
+    def end_forward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        c = self._cache
+        del c["xw"]  # backward does not need the projections
+        T = c["x"].shape[0]
         end = 0 if self.reverse else T
-        y = h_out if mask is None else h_out * mask
-        self._cache = dict(cell=cache, x=x, h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets,
-                           h_prev_seq=h_in if resets is not None else h_prev_seq,
-                           c_prev_seq=c_in if resets is not None else c_prev_seq)
-        return y, h_buf[end], (c_buf[end] if c_buf is not None else None)
+        c_buf = c["c_buf"]
+        return self.output_span(0, T), c["h_buf"][end], (c_buf[end] if c_buf is not None else None)
 
     def state_after(self, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The state after the first ``steps`` steps of the last forward call (``0 <= steps <= T``)."""
@@ -111,21 +157,39 @@ class RecurrentUnit(Layer):
     def backward(self, dy: np.ndarray, dh_T: np.ndarray | None, dc_T: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``dy (T, B, H)``; returns ``dx (T, B, I)``, ``dh0 (B, H)``, ``dc0 (B, H)`` or None."""
+        self.begin_backward(dy, dh_T, dc_T)
+        T = dy.shape[0]
+        dx = self.backward_span(0, T)
+        return (dx, *self.end_backward())
+
+    def begin_backward(self, dy, dh_T, dc_T) -> None:
+        """``dy (T, B, H)`` may still be filling up: span ``[t0, t1)`` reads only ``dy[t0:t1]``."""
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() call first")
-        p, g, cell = self.params, self.grads, self.cell
         c = self._cache
-        cache, x, h_buf, c_buf, mask, resets = (c["cell"], c["x"], c["h_buf"], c["c_buf"], c["mask"],
-                                                 c["resets"])
-        T, B, I = x.shape
-        H = self.hidden_size
-        h_out = self._views(h_buf)[1]
-        h_prev_seq, c_prev_seq = c["h_prev_seq"], c["c_prev_seq"]
-        dh = np.zeros((B, H), dtype=x.dtype) if dh_T is None else dh_T.copy()
+        T, B, I = c["x"].shape
+        H, dtype = self.hidden_size, c["x"].dtype
+        self.cell.alloc_backward(T, B, H, self.params, c["cell"], dtype)
+        # dh, dc ping-pong between two buffers: step_back reads one and writes the other
+        dh = np.zeros((2, B, H), dtype=dtype)
+        if dh_T is not None:
+            dh[0] = dh_T
         dc = None
-        if c_buf is not None:
-            dc = np.zeros((B, H), dtype=x.dtype) if dc_T is None else dc_T.copy()
-        for t in self._time_order(T)[::-1]:
+        if c["c_buf"] is not None:
+            dc = np.zeros((2, B, H), dtype=dtype)
+            if dc_T is not None:
+                dc[0] = dc_T
+        c.update(dy=dy, dh=dh, dc=dc, parity=0, W_xT=np.ascontiguousarray(self.params["W_x"].T))
+
+    def backward_span(self, t0: int, t1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Run the steps ``t0 .. t1-1`` backwards in time; return ``dx[t0:t1] (t1-t0, B, I)``."""
+        p, cell, c = self.params, self.cell, self._cache
+        cache, mask, resets, dy = c["cell"], c["mask"], c["resets"], c["dy"]
+        h_out, h_prev_seq, c_prev_seq = c["h_out"], c["h_prev_seq"], c["c_prev_seq"]
+        dhs, dcs, k = c["dh"], c["dc"], c["parity"]
+        for t in self._time_order(t0, t1)[::-1]:
+            dh, dh_prev = dhs[k], dhs[1 - k]
+            dc, dc_prev = (dcs[k], dcs[1 - k]) if dcs is not None else (None, None)
             if mask is None:
                 dh += dy[t]
                 dh_step, dc_step = dh, dc
@@ -134,8 +198,8 @@ class RecurrentUnit(Layer):
                 dh += dy[t] * m
                 dh_step = dh * m
                 dc_step = dc * m if dc is not None else None
-            c_prev = c_prev_seq[t] if c_buf is not None else None
-            dh_prev, dc_prev = cell.step_back(t, dh_step, dc_step, h_prev_seq[t], c_prev, h_out[t], p, cache)
+            c_prev = c_prev_seq[t] if dcs is not None else None
+            cell.step_back(t, dh_step, dc_step, h_prev_seq[t], c_prev, h_out[t], p, cache, dh_prev, dc_prev)
             if mask is not None:
                 keep = ~m
                 dh_prev += dh * keep
@@ -145,14 +209,30 @@ class RecurrentUnit(Layer):
                 dh_prev *= ~resets[t]
                 if dc_prev is not None:
                     dc_prev *= ~resets[t]
-            dh, dc = dh_prev, dc_prev
+            k = 1 - k
+        c["parity"] = k
+        dA = cache["dA"][t0:t1]
+        n, B, GH = dA.shape
+        dx = np.matmul(dA.reshape(n * B, GH), c["W_xT"],
+                       out=None if out is None else out.reshape(n * B, -1))
+        return dx.reshape(n, B, -1)
+
+    def end_backward(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The weight gradients, one product each over the whole sequence; returns ``dh0, dc0``."""
+        p, g, cell, c = self.params, self.grads, self.cell, self._cache
+        x, cache = c["x"], c["cell"]
+        T, B, I = x.shape
+        H = self.hidden_size
         dA = cache["dA"].reshape(T * B, -1)
-        x2 = x.reshape(T * B, I)
-        g["W_x"] += x2.T @ dA
+        g["W_x"] += x.reshape(T * B, I).T @ dA
         g["b"] += dA.sum(axis=0)
-        cell.hidden_grads(h_prev_seq.reshape(T * B, H), p, g, cache)
-        dx = (dA @ p["W_x"].T).reshape(T, B, I)
-        return dx, dh, dc
+        cell.hidden_grads(c["h_prev_seq"].reshape(T * B, H), p, g, cache)
+        k = c["parity"]
+        dh0 = c["dh"][k].copy()
+        dc0 = c["dc"][k].copy() if c["dc"] is not None else None
+        for key in ("dy", "dh", "dc", "W_xT"):
+            del c[key]
+        return dh0, dc0
 
 
 class Recurrent(Layer):
@@ -193,7 +273,18 @@ class Recurrent(Layer):
                                      init=init, init_scale=init_scale, forget_bias=forget_bias, rng=self.rng)
                 row.append(self.add_child(f"l{k}" + ("_reverse" if d else ""), unit))
             self.units.append(row)
+        # Stacks of unidirectional layers run as a wavefront on two threads (see ``wavefront.py``).
+        # None: when a step's product is large enough to pay for the threads; True: always (tests);
+        # False: layer by layer, the plain reference path the tests compare against.
+        self.use_wavefront: bool | None = None
         self._cache: dict | None = None
+
+    def _wavefront(self, B: int) -> bool:
+        if not (self.use_wavefront is not False and self.num_layers > 1 and self.num_directions == 1
+                and wavefront.available()):
+            return False
+        step_work = B * self.hidden_size * self.cell.n_gates * self.hidden_size  # multiply-adds
+        return self.use_wavefront or step_work >= wavefront.MIN_STEP_WORK
 
     @property
     def name(self) -> str:
@@ -256,6 +347,26 @@ class Recurrent(Layer):
         inp = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, I)
         h_T = np.empty_like(h0)
         c_T = np.empty_like(c0) if c0 is not None else None
+        use_wavefront = self._wavefront(B)
+        if use_wavefront:
+            y, drop_masks = self._forward_wavefront(inp, h0, c0, h_T, c_T, mask, resets)
+        else:
+            y, drop_masks = self._forward_layers(inp, h0, c0, h_T, c_T, mask, resets)
+        self._cache = dict(B=B, T=T, drop_masks=drop_masks, mask=mask, wavefront=use_wavefront)
+        y = np.ascontiguousarray(y.transpose(1, 0, 2))
+        return y, self._pack_state(h_T, c_T)
+
+    def _drop_mask(self, shape) -> np.ndarray:
+        keep = (self.rng.random(shape) >= self.dropout).astype(self.dtype)
+        keep /= 1.0 - self.dropout
+        return keep
+
+    def _dropping(self, k: int) -> bool:
+        return k < self.num_layers - 1 and self.training and self.dropout > 0
+
+    def _forward_layers(self, inp, h0, c0, h_T, c_T, mask, resets):
+        """Layer after layer, each over the whole sequence (the reference path; also bidirectional)."""
+        D = self.num_directions
         drop_masks = []
         for k, row in enumerate(self.units):
             outs = []
@@ -267,16 +378,41 @@ class Recurrent(Layer):
                     c_T[idx] = c_last
                 outs.append(y)
             inp = outs[0] if D == 1 else np.concatenate(outs, axis=-1)
-            if k < self.num_layers - 1 and self.training and self.dropout > 0:
-                keep = (self.rng.random(inp.shape) >= self.dropout).astype(self.dtype)
-                keep /= 1.0 - self.dropout
+            if self._dropping(k):
+                keep = self._drop_mask(inp.shape)
                 inp = inp * keep
                 drop_masks.append(keep)
             else:
                 drop_masks.append(None)
-        self._cache = dict(B=B, T=T, drop_masks=drop_masks, mask=mask)
-        y = np.ascontiguousarray(inp.transpose(1, 0, 2))
-        return y, self._pack_state(h_T, c_T)
+        return inp, drop_masks
+
+    def _forward_wavefront(self, inp, h0, c0, h_T, c_T, mask, resets):
+        """All layers at once along a wavefront (unidirectional stacks): layer k runs span j while
+        layer k+1 runs span j-1; layer k writes each finished span of its output, times the dropout
+        mask, into layer k+1's input buffer."""
+        L, (T, B, _), H = self.num_layers, inp.shape, self.hidden_size
+        units = [row[0] for row in self.units]
+        # the dropout masks, drawn in the same order as the layer-by-layer path draws them
+        drop_masks = [self._drop_mask((T, B, H)) if self._dropping(k) else None for k in range(L)]
+        inputs = [inp] + [np.empty((T, B, H), dtype=self.dtype) for _ in range(L - 1)]  # (T, B, ·)
+        for k, unit in enumerate(units):
+            unit.begin_forward(inputs[k], h0[k], c0[k] if c0 is not None else None, mask, resets)
+        bounds = wavefront.spans(T)
+
+        def work(k: int, j: int) -> None:
+            t0, t1 = bounds[j]
+            units[k].forward_span(t0, t1)
+            if k < L - 1:
+                nxt = units[k].output_span(t0, t1, out=inputs[k + 1][t0:t1])
+                if drop_masks[k] is not None:
+                    nxt *= drop_masks[k][t0:t1]
+
+        wavefront.run(L, len(bounds), work)
+        for k, unit in enumerate(units):
+            y, h_T[k], c_last = unit.end_forward()
+            if c_T is not None:
+                c_T[k] = c_last
+        return y, drop_masks
 
     def state_after(self, steps: int):
         """The state after the first ``steps`` time steps of the last forward call.
@@ -313,6 +449,14 @@ class Recurrent(Layer):
         dh0 = np.zeros((LD, B, H), dtype=self.dtype)
         dc0 = np.zeros((LD, B, H), dtype=self.dtype) if self.cell.has_cell_state else None
         grad = np.ascontiguousarray(dy.transpose(1, 0, 2))  # (T, B, D*H)
+        if self._cache["wavefront"]:
+            grad = self._backward_wavefront(grad, dh_T, dc_T, dh0, dc0)
+        else:
+            grad = self._backward_layers(grad, dh_T, dc_T, dh0, dc0)
+        return np.ascontiguousarray(grad.transpose(1, 0, 2)), self._pack_state(dh0, dc0)
+
+    def _backward_layers(self, grad, dh_T, dc_T, dh0, dc0):
+        D, H = self.num_directions, self.hidden_size
         for k in range(self.num_layers - 1, -1, -1):
             keep = self._cache["drop_masks"][k]
             if keep is not None:
@@ -330,7 +474,34 @@ class Recurrent(Layer):
                     dc0[idx] = dc_d
                 dx = dx_d if dx is None else dx + dx_d
             grad = dx
-        return np.ascontiguousarray(grad.transpose(1, 0, 2)), self._pack_state(dh0, dc0)
+        return grad
+
+    def _backward_wavefront(self, grad, dh_T, dc_T, dh0, dc0):
+        """The forward wavefront mirrored: stage s runs layer L-1-s over the spans last to first; each
+        finished span's input gradient, times layer k-1's dropout mask, becomes layer k-1's ``dy``."""
+        L, (T, B, _), H = self.num_layers, grad.shape, self.hidden_size
+        units = [row[0] for row in self.units]
+        drop_masks = self._cache["drop_masks"]
+        dys = [np.empty((T, B, H), dtype=self.dtype) for _ in range(L - 1)] + [grad]
+        dx = np.empty((T, B, units[0].input_size), dtype=self.dtype)
+        for k, unit in enumerate(units):
+            unit.begin_backward(dys[k], dh_T[k] if dh_T is not None else None,
+                                dc_T[k] if dc_T is not None else None)
+        bounds = wavefront.spans(T)[::-1]
+
+        def work(s: int, j: int) -> None:
+            k = L - 1 - s
+            t0, t1 = bounds[j]
+            out = units[k].backward_span(t0, t1, out=(dys[k - 1] if k else dx)[t0:t1])
+            if k and drop_masks[k - 1] is not None:
+                out *= drop_masks[k - 1][t0:t1]
+            if j == len(bounds) - 1:  # this layer's loop is done: its weight gradients, in this thread
+                dh0[k], dc_k = units[k].end_backward()
+                if dc0 is not None:
+                    dc0[k] = dc_k
+
+        wavefront.run(L, len(bounds), work)
+        return dx
 
 
 class RNN(Recurrent):

@@ -1,0 +1,467 @@
+"""rnnkit against PyTorch (and onnxruntime), side by side in one process.
+
+    python benchmarks/bench.py                 # everything (what `make bench` runs)
+    python benchmarks/bench.py --quick         # fewer repeats
+    python benchmarks/bench.py --only lstm     # rows whose name contains "lstm" (case-insensitive)
+
+Method: every row's contestants are warmed up, then timed round-robin — repeat r times every
+contestant of every row once, rotating the order within a row each round — and the median is
+reported. rnnkit's BLAS and torch get the same number of threads (``--threads``, default: all
+cores). The "limit" column is the row's matrix-product FLOPs divided by the best float32 product
+rate measured in this run (2048^3), i.e. the time a perfect implementation would need.
+Writes ``benchmarks/results/latest.json`` and ``latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+SHAPES = {  # name: (batch, time, input = hidden, layers)
+    "a": (20, 35, 650, 2),
+    "b": (20, 20, 200, 2),
+    "c": (64, 100, 256, 1),
+    "d": (1, 1000, 128, 1),
+}
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+VOCAB = 10_000
+
+
+# ---------------------------------------------------------------------------------------------- FLOPs
+def recurrent_flops(B, T, H, L, G):
+    """Matrix-product FLOPs of forward + backward: forward 2BT(I+H)GH per layer, backward twice that."""
+    return 3 * L * 2 * B * T * (H + H) * G * H
+
+
+def lm_flops(B, T, H, L):
+    return recurrent_flops(B, T, H, L, 4) + 3 * 2 * B * T * H * VOCAB
+
+
+# --------------------------------------------------------------------------------------- contestants
+def rnnkit_layer(kind, B, T, H, L, rng):
+    import rnnkit
+
+    return _forward_backward(getattr(rnnkit, kind)(H, H, num_layers=L, rng=rng), B, T, H, rng)
+
+
+def _forward_backward(m, B, T, H, rng):
+    """One forward + backward of a NumPy layer ``m`` on random float32 data ``(B, T, H)``."""
+    x = rng.standard_normal((B, T, H)).astype(np.float32)
+    dy = rng.standard_normal((B, T, H)).astype(np.float32)
+
+    def step():
+        m.forward(x)
+        m.backward(dy)
+
+    return step
+
+
+def torch_layer(kind, B, T, H, L, rng):
+    import torch
+
+    m = getattr(torch.nn, kind)(H, H, num_layers=L, batch_first=True)
+    x = torch.tensor(rng.standard_normal((B, T, H)).astype(np.float32), requires_grad=True)
+    dy = torch.tensor(rng.standard_normal((B, T, H)).astype(np.float32))
+
+    def step():
+        y, _ = m(x)
+        y.backward(dy)
+
+    return step
+
+
+def textbook_layer(B, T, H, L, rng):
+    from textbook import TextbookStack
+
+    return _forward_backward(TextbookStack(H, H, L, rng), B, T, H, rng)
+
+
+def _lm_batch(B, T, rng):
+    ids = rng.integers(0, VOCAB, (B, T + 1))
+    return ids[:, :-1], ids[:, 1:]
+
+
+def rnnkit_lm(B, T, H, L, rng, lr=1.0, max_norm=5.0):
+    """Embedding -> L-layer LSTM (state carried, truncated BPTT) -> Linear -> softmax CE -> clip -> SGD."""
+    import rnnkit
+
+    emb = rnnkit.Embedding(VOCAB, H, init_scale=0.1, rng=rng)
+    lstm = rnnkit.LSTM(H, H, num_layers=L, rng=rng)
+    out = rnnkit.Linear(H, VOCAB, rng=rng)
+    loss_fn = rnnkit.SoftmaxCrossEntropy()
+    layers = (emb, lstm, out)
+    params = [(p, g) for layer in layers for _, p, g in layer.named_parameters()]
+    inputs, targets = _lm_batch(B, T, rng)
+    state = [None]
+
+    def step():
+        for layer in layers:
+            layer.zero_grad()
+        y, state[0] = lstm.forward(emb.forward(inputs), state[0])
+        loss = loss_fn.forward(out.forward(y), targets)
+        dy = out.backward(loss_fn.backward())
+        emb.backward(lstm.backward(dy)[0])
+        # clip by global norm, then SGD: the few lines an optimiser would hold
+        norm = np.sqrt(sum(float(np.vdot(g, g)) for _, g in params))
+        scale = np.float32(lr * min(1.0, max_norm / (norm + 1e-6)))
+        for p, g in params:
+            p -= scale * g
+        return loss
+
+    return step
+
+
+def torch_lm(B, T, H, L, rng, lr=1.0, max_norm=5.0):
+    import torch
+
+    class LM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(VOCAB, H)
+            self.lstm = torch.nn.LSTM(H, H, num_layers=L, batch_first=True)
+            self.out = torch.nn.Linear(H, VOCAB)
+
+        def forward(self, ids, state):
+            y, state = self.lstm(self.emb(ids), state)
+            return self.out(y), state
+
+    model = LM()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    inputs, targets = (torch.tensor(a) for a in _lm_batch(B, T, rng))
+    state = [None]
+
+    def step():
+        opt.zero_grad()
+        logits, st = model(inputs, state[0])
+        state[0] = tuple(s.detach() for s in st)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        opt.step()
+        return loss
+
+    return step
+
+
+def rnnkit_stream(H, rng):
+    import rnnkit
+
+    m = rnnkit.LSTM(H, H, rng=rng)
+    m.eval()
+    x = rng.standard_normal((1, 1, H)).astype(np.float32)
+    state = [(np.zeros((1, 1, H), np.float32), np.zeros((1, 1, H), np.float32))]
+
+    def step():
+        _, state[0] = m.forward(x, state[0])
+
+    return step, m
+
+
+def torch_stream(H, rng):
+    import torch
+
+    m = torch.nn.LSTM(H, H, batch_first=True)
+    x = torch.tensor(rng.standard_normal((1, 1, H)).astype(np.float32))
+    state = [(torch.zeros(1, 1, H), torch.zeros(1, 1, H))]
+
+    def step():
+        with torch.no_grad():
+            _, state[0] = m(x, state[0])
+
+    return step
+
+
+def onnx_lstm_model(W_x, W_h, b, H):
+    """A one-step ONNX LSTM graph from rnnkit's weights. ONNX packs gates i, o, f, c; rnnkit i, f, g, o."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def iofc(w):  # (..., 4H) in i, f, g, o -> (4H, ...) rows in i, o, f, c
+        i, f, g, o = np.split(w, 4, axis=-1)
+        return np.concatenate([i, o, f, g], axis=-1).T
+
+    W = iofc(W_x)[None].astype(np.float32)  # (1, 4H, I)
+    R = iofc(W_h)[None].astype(np.float32)  # (1, 4H, H)
+    B = np.concatenate([iofc(b[None])[:, 0], np.zeros(4 * H, np.float32)])[None].astype(np.float32)  # Wb, Rb
+    I = W.shape[-1]
+    node = helper.make_node("LSTM", ["X", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], hidden_size=H)
+    graph = helper.make_graph(
+        [node], "lstm_step",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, I]),
+         helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 1, H]),
+         helper.make_tensor_value_info("c0", TensorProto.FLOAT, [1, 1, H])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 1, 1, H]),
+         helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, 1, H]),
+         helper.make_tensor_value_info("Y_c", TensorProto.FLOAT, [1, 1, H])],
+        initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R"),
+                     numpy_helper.from_array(B, "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8  # what onnxruntime 1.31 reads
+    return model
+
+
+def ort_stream(H, rng, m, threads):
+    """onnxruntime on the same weights as ``m`` (an rnnkit LSTM); checks it computes the same step."""
+    import onnxruntime as ort
+
+    p = m.units[0][0].params
+    model = onnx_lstm_model(p["W_x"], p["W_h"], p["b"], H)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((1, 1, H)).astype(np.float32)
+    h0 = rng.standard_normal((1, 1, H)).astype(np.float32) * 0.1
+    c0 = rng.standard_normal((1, 1, H)).astype(np.float32) * 0.1
+    _, h_ort, c_ort = sess.run(None, {"X": x, "h0": h0, "c0": c0})
+    _, (h_ref, c_ref) = m.forward(x, (h0, c0))
+    assert np.allclose(h_ort, h_ref, atol=1e-5) and np.allclose(c_ort, c_ref, atol=1e-5), "ONNX model differs"
+    feeds = {"X": x, "h0": h0, "c0": c0}
+
+    def step():
+        _, feeds["h0"], feeds["c0"] = sess.run(None, feeds)
+
+    return step
+
+
+# -------------------------------------------------------------------------------------------- timing
+def matmul_rates(repeats=5):
+    """Best float32 product rates in GFLOP/s: square 2048^3, and the narrow per-step LSTM shape."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, (m, k, n) in {"2048^3": (2048, 2048, 2048), "20x650 @ 650x2600": (20, 650, 2600)}.items():
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        reps = 1 if m >= 2048 else 200
+        best = np.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = min(best, (time.perf_counter() - t0) / reps)
+        out[name] = 2 * m * k * n / best / 1e9
+    return out
+
+
+def time_rows(rows, repeats, warmup=2):
+    """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``."""
+    for row in rows:
+        for fn in row["contestants"].values():
+            for _ in range(warmup):
+                fn()
+    samples = {(r["name"], c): [] for r in rows for c in r["contestants"]}
+    for rep in range(repeats):
+        for row in rows:
+            names = list(row["contestants"])
+            names = names[rep % len(names):] + names[: rep % len(names)]
+            for c in names:
+                fn, inner = row["contestants"][c], row.get("inner", 1)
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                samples[(row["name"], c)].append((time.perf_counter() - t0) / inner)
+    for row in rows:
+        row["median_s"] = {c: float(np.median(samples[(row["name"], c)])) for c in row["contestants"]}
+        row["samples_s"] = {c: samples[(row["name"], c)] for c in row["contestants"]}
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- memory
+MEM_CHILD = r"""
+import sys, json, resource
+sys.path.insert(0, {here!r})
+import numpy as np
+import bench
+which, shape = sys.argv[1], sys.argv[2]
+B, T, H, L = bench.SHAPES[shape]
+if which == "torch":
+    import torch; torch.set_num_threads({threads})
+step = (bench.rnnkit_lm if which == "rnnkit" else bench.torch_lm)(B, T, H, L, np.random.default_rng(0))
+step()  # first step allocates gradients (torch) and warms the allocators
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+before = status("VmRSS:")
+try:
+    open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+    method = "VmHWM after clear_refs"
+except OSError:
+    method = "ru_maxrss"
+for _ in range(3):
+    step()
+peak = status("VmHWM:") if method.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps(dict(before=before, peak=peak, delta=peak - before, method=method)))
+"""
+
+
+def peak_memory(shape, threads):
+    out = {}
+    code = MEM_CHILD.format(here=str(HERE), threads=threads)
+    for which in ("rnnkit", "torch"):
+        r = subprocess.run([sys.executable, "-c", code, which, shape], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        if r.returncode:
+            raise RuntimeError(r.stderr)
+        out[which] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ main
+def blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+
+        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        return ", ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
+                         f"{i['num_threads']} threads)" for i in infos)
+    except ImportError:
+        return "unknown (install threadpoolctl to name it)"
+
+
+def fmt_ms(s):
+    return f"{s * 1e3:.3f}" if s < 0.01 else f"{s * 1e3:.1f}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 repeats instead of 7, smaller streaming loops")
+    ap.add_argument("--only", default=None, help="run rows whose name contains this (case-insensitive)")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 7)
+    N = args.threads
+
+    from threadpoolctl import threadpool_limits
+    import torch
+
+    threadpool_limits(N)  # numpy's BLAS
+    torch.set_num_threads(N)
+    torch.set_num_interop_threads(1)
+    import rnnkit
+
+    env = dict(
+        python=platform.python_version(), numpy=np.__version__, torch=torch.__version__,
+        rnnkit=rnnkit.__version__, cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+        threads=N, blas=blas_info(), torch_threads=torch.get_num_threads(),
+        torch_mkldnn=bool(torch.backends.mkldnn.is_available()),
+        command="python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        repeats=repeats, date=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    try:
+        env["cpu"] = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"rnnkit {env['rnnkit']} | numpy {env['numpy']} | torch {env['torch']} | {env['cpu']}")
+    print(f"threads: {N} (numpy BLAS and torch.set_num_threads({N})) | BLAS: {env['blas']}")
+    rates = matmul_rates()
+    best_rate = max(rates.values())
+    env["matmul_gflops"] = rates
+    print("float32 product rates: " + ", ".join(f"{k}: {v:.0f} GFLOP/s" for k, v in rates.items()))
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind in ("RNN", "LSTM", "GRU"):
+        for s, (B, T, H, L) in SHAPES.items():
+            rows.append(dict(name=f"{kind} ({s}) B{B} T{T} H{H} L{L} fwd+bwd", unit="ms",
+                             flops=recurrent_flops(B, T, H, L, GATES[kind]),
+                             contestants={"rnnkit": rnnkit_layer(kind, B, T, H, L, rng),
+                                          "torch": torch_layer(kind, B, T, H, L, rng)}))
+    for s, (B, T, H, L) in SHAPES.items():
+        rows.append(dict(name=f"textbook LSTM ({s}) B{B} T{T} H{H} L{L} fwd+bwd", unit="ms",
+                         flops=recurrent_flops(B, T, H, L, 4),
+                         contestants={"rnnkit": textbook_layer(B, T, H, L, rng),
+                                      "torch": torch_layer("LSTM", B, T, H, L, rng)},
+                         note="reference: per-step input projection, unfused gates (benchmarks/textbook.py)"))
+    for s in ("a", "b"):
+        B, T, H, L = SHAPES[s]
+        rows.append(dict(name=f"LM train step ({s}) B{B} T{T} H{H} L{L} V{VOCAB}", unit="tokens/s",
+                         tokens=B * T, flops=lm_flops(B, T, H, L),
+                         contestants={"rnnkit": rnnkit_lm(B, T, H, L, rng), "torch": torch_lm(B, T, H, L, rng)}))
+    for H in (256, 650):
+        step, m = rnnkit_stream(H, rng)
+        contestants = {"rnnkit": step, "torch": torch_stream(H, rng)}
+        try:
+            contestants[f"onnxruntime({N}t)"] = ort_stream(H, rng, m, N)
+        except ImportError as e:
+            print(f"onnxruntime row skipped: {e}")
+        rows.append(dict(name=f"streaming LSTM step B1 H{H} (inference)", unit="us",
+                         flops=2 * (H + H) * 4 * H, contestants=contestants, inner=20 if args.quick else 50))
+    if args.only:
+        rows = [r for r in rows if args.only.lower() in r["name"].lower()]
+
+    t0 = time.perf_counter()
+    time_rows(rows, repeats)
+    env["timing_s"] = time.perf_counter() - t0
+
+    memory = None
+    if not args.no_memory and (args.only is None or args.only.lower() in "lm train step memory"):
+        memory = {s: peak_memory(s, N) for s in ("a", "b")}
+
+    # ------------------------------------------------------------------------------------- report
+    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | limit | rnnkit % of limit | other |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    print()
+    print(f"{'row':<48} {'rnnkit':>10} {'torch':>10} {'ratio':>6} {'limit':>9} {'%lim':>5}  other")
+    for row in rows:
+        med = row["median_s"]
+        ratio = med["rnnkit"] / med["torch"]
+        row["ratio"] = ratio
+        limit = row["flops"] / (best_rate * 1e9)
+        row["limit_s"] = limit
+        others = {c: v for c, v in med.items() if c not in ("rnnkit", "torch")}
+        if row["unit"] == "tokens/s":
+            vals = [f"{row['tokens'] / med[c]:,.0f}" for c in ("rnnkit", "torch")]
+            lim = f"{row['tokens'] / limit:,.0f}"
+            row["speedup_tokens_per_s"] = med["torch"] / med["rnnkit"]
+        elif row["unit"] == "us":
+            vals = [f"{med[c] * 1e6:.1f} us" for c in ("rnnkit", "torch")]
+            lim = f"{limit * 1e6:.2f} us"
+        else:
+            vals = [f"{fmt_ms(med[c])} ms" for c in ("rnnkit", "torch")]
+            lim = f"{fmt_ms(limit)} ms"
+        pct = f"{100 * limit / med['rnnkit']:.0f}%"
+        other = "; ".join(f"{c} {v * 1e6:.1f} us (rnnkit/{c} {med['rnnkit'] / v:.2f})" for c, v in others.items())
+        print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} {lim:>9} {pct:>5}  {other}")
+        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {lim} | {pct} | {other} |")
+    if memory:
+        print()
+        lines += ["", "| peak memory of an LM training step (MiB above the pre-step RSS) | rnnkit | torch | ratio |",
+                  "|---|---:|---:|---:|"]
+        for s, m in memory.items():
+            r, t = m["rnnkit"]["delta"] / 2**20, m["torch"]["delta"] / 2**20
+            print(f"peak memory LM step ({s}): rnnkit {r:.1f} MiB, torch {t:.1f} MiB, ratio {r / t:.2f} "
+                  f"[{m['rnnkit']['method']}]")
+            lines.append(f"| LM step ({s}) | {r:.1f} | {t:.1f} | {r / t:.2f} |")
+    header = [f"`{env['command']}` — {env['date']}", "",
+              f"{env['cpu']}, {env['cores']} cores; threads {N} (numpy BLAS via threadpoolctl, "
+              f"torch.set_num_threads({N})); BLAS: {env['blas']}; numpy {env['numpy']}, torch {env['torch']} "
+              f"(mkldnn {env['torch_mkldnn']}). Medians of {repeats} interleaved repeats after warm-up. "
+              f"Product rates: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
+              ". limit = row FLOPs (matrix products only) / best product rate.", ""]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        del row["contestants"]
+    (out / "latest.json").write_text(json.dumps(dict(env=env, rows=rows, memory=memory), indent=1))
+    (out / "latest.md").write_text("\n".join(header + lines) + "\n")
+    print(f"\nwrote {out / 'latest.json'} and {out / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    main()
