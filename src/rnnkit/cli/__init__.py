@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import deploy, diagnose, lm
+from . import deploy, diagnose, forecast, lm
 
-COMMAND_MODULES = [lm, deploy, diagnose]
+COMMAND_MODULES = [lm, deploy, forecast, diagnose]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,48 @@
+"""Save/load round trips in the safe checkpoint format."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnkit.io.checkpoint import CheckpointError, save_checkpoint
+from rnnkit.models.forecaster import Forecaster
+
+
+def series(n=120, freq="h"):
+    t = np.arange(n)
+    return pd.DataFrame({"a": np.sin(t / 3), "b": np.cos(t / 5)},
+                        index=pd.date_range("2023-03-01", periods=n, freq=freq, tz="Europe/Paris"))
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_round_trip_gives_identical_forecasts(tmp_path, strategy):
+    y = series()
+    u = pd.DataFrame({"u": np.arange(130.0) % 7}, index=pd.date_range("2023-03-01", periods=130, freq="h",
+                                                                     tz="Europe/Paris"))
+    fc = Forecaster(strategy=strategy, hidden_size=8, lookback=12, horizon=5, epochs=2, n_samples=20,
+                    dtype="float64").fit(y, covariates=u)
+    path = fc.save(tmp_path / "fc.safetensors")
+    loaded = Forecaster.load(path)
+    assert loaded.config == fc.config
+    a = fc.predict(rng=np.random.default_rng(1))
+    b = loaded.predict(rng=np.random.default_rng(1))
+    pd.testing.assert_frame_equal(a, b)
+    assert b.index.tz is not None and b.index[0] == y.index[-1] + pd.Timedelta(hours=1)
+
+
+def test_global_model_round_trip_keeps_names_and_integer_index(tmp_path):
+    data = {"x": pd.Series(np.sin(np.arange(60.0)), name="x"), "z": pd.Series(np.cos(np.arange(70.0)), name="z")}
+    fc = Forecaster(hidden_size=4, lookback=8, horizon=3, epochs=1, strategy="direct").fit(data)
+    loaded = Forecaster.load(fc.save(tmp_path / "g.safetensors"))
+    out, back = fc.predict(), loaded.predict()
+    assert list(back) == ["x", "z"] and back["z"].index.tolist() == [70, 71, 72]
+    for k in out:
+        pd.testing.assert_frame_equal(out[k], back[k])
+
+
+def test_loading_something_else_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "lm.safetensors", {"w": np.zeros(2)}, {"kind": "language-model"})
+    with pytest.raises(CheckpointError, match="not a forecaster"):
+        Forecaster.load(path)
+    with pytest.raises(ValueError, match="fitted"):
+        Forecaster().save(tmp_path / "x.safetensors")
