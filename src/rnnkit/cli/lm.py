@@ -30,6 +30,9 @@ examples:
                --level word --cell lstm --layers 2 --hidden 200 --epochs 13 --out runs/ptb-small
   rnnkit train --config run.toml                  # settings as TOML, keys = option names (hidden = 200)
   rnnkit train --resume runs/ptb-small            # continue exactly where it stopped (Ctrl-C saves)
+  mpiexec -n 2 rnnkit train --train ptb.train.txt --out runs/p2   # data parallel: each of 2 processes
+                                                  # reads batch/2 streams (pip install 'rnnkit[mpi]';
+                                                  # see docs/scale-out.md)
 
 With --train the defaults are Zaremba et al. (2014)'s small model: SGD lr 1 on the loss summed over the
 window, halved each epoch after the 4th, clip 5, init U(-0.1, 0.1), batch 20, bptt 20, 13 epochs.
@@ -139,6 +142,14 @@ def _train_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.distributed import abort_on_error, world
+
+    comm = world()  # several processes under `mpiexec -n N` (with mpi4py), else one
+    with abort_on_error(comm, what="rnnkit train"):
+        return _train(args, comm)
+
+
+def _train(args: argparse.Namespace, comm) -> int:
     from ..data.corpus import load_corpus
     from ..models.language_model import LMConfig
     from ..training.lm_trainer import LMTrainer, TrainConfig
@@ -161,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         other = sorted(given - resumable - {"resume"})
         if other:
             raise ValueError(f"--resume continues a run with its own settings; drop {['--' + o.replace('_', '-') for o in other]}")
-        trainer = LMTrainer.resume(s["resume"], progress=progress, overrides=overrides)
+        trainer = LMTrainer.resume(s["resume"], progress=progress, overrides=overrides, comm=comm)
     else:
         if not s["out"]:
             raise ValueError("give a run directory with --out DIR")
@@ -173,8 +184,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 forget_bias=s["forget_bias"], gru_reset=s["gru_reset"],
                                 nonlinearity=s["nonlinearity"], dtype=s["dtype"])
         trainer = LMTrainer.create(model_config=model_config, corpus=corpus, config=TrainConfig(**train_config),
-                                   out_dir=s["out"], progress=progress)
+                                   out_dir=s["out"], progress=progress, comm=comm)
     summary = trainer.fit()
+    if comm.rank != 0:  # rank 0 reports for all
+        return 130 if summary["status"] == "interrupted" else 0
+    if comm.size > 1:
+        print(f"data-parallel over {comm.size} MPI ranks, {trainer.config.batch_size // comm.size} streams each")
     print(f"run: {summary['run']}  status: {summary['status']}  steps: {summary['step']}  "
           f"time: {summary['elapsed']:.0f} s")
     if summary.get("valid_ppl") is not None:

@@ -9,6 +9,11 @@ never breaks) and backpropagating only inside the window (truncated). A run dire
     model.safetensors        the best model by validation perplexity (or the last, without one)
     metrics.jsonl            one record per log interval and per epoch
     curve.png                perplexity against step
+
+Data-parallel over MPI (``comm``, see ``training.distributed``): rank ``r`` of ``N`` reads streams
+``[r*B/N, (r+1)*B/N)``, the gradients are summed over the ranks once per step before clipping and
+the update, and rank 0 alone logs, evaluates and writes files. The checkpoint holds the state of
+all ``B`` streams, so a run resumes on any number of ranks that divides ``B``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ..io.model_files import build_language_model, lm_meta, save_language_model,
 from ..models.language_model import LanguageModel
 from ..nn import SoftmaxCrossEntropy
 from ..optim import SGD, Adam, ReduceOnPlateau, StepDecay, clip_grad_norm
+from .distributed import FlatGradients, SingleProcess, fail_for_test
 from .plots import plot_training_curve
 from .progress import MetricsLog, Progress, bar
 
@@ -39,6 +45,8 @@ CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
 METRICS = "metrics.jsonl"
 CURVE = "curve.png"
+# Scalars that travel after the gradients in the step's allreduce buffer (see LMTrainer._allreduce).
+_LOSS, _STOP_VOTES, _TIME_VOTES = 0, 1, 2
 
 
 @dataclass
@@ -134,16 +142,44 @@ def _stop_on_sigint(trainer: LMTrainer):
         signal.signal(signal.SIGINT, previous)
 
 
+class _NoLog:
+    """The metrics log of ranks other than 0, which write no files."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+    def records(self) -> list[dict]:
+        return []
+
+    def truncate_after(self, step: int) -> None:
+        pass
+
+
 class LMTrainer:
-    """Trains ``model`` on ``corpus`` into ``out_dir``. Use ``LMTrainer.resume(out_dir)`` to continue."""
+    """Trains ``model`` on ``corpus`` into ``out_dir``. Use ``LMTrainer.resume(out_dir)`` to continue.
+
+    ``comm``: a communicator from ``training.distributed`` (``world()`` under ``mpiexec``); without
+    one, a single process trains on the whole batch.
+    """
 
     def __init__(self, model: LanguageModel, corpus: Corpus, config: TrainConfig, out_dir: str | Path,
-                 *, progress: Progress | None = None) -> None:
+                 *, progress: Progress | None = None, comm=None) -> None:
         self.model, self.corpus, self.config = model, corpus, config
+        self.comm = comm if comm is not None else SingleProcess()
+        B, N, r = config.batch_size, self.comm.size, self.comm.rank
+        if B % N:
+            raise ValueError(f"batch_size {B} must be divisible by the number of MPI ranks ({N}), which each "
+                             f"train on batch_size / ranks streams; run with -n a divisor of {B} or change --batch-size")
+        self.rows = slice(r * B // N, (r + 1) * B // N)  # this rank's parallel streams
+        self.is_root = r == 0
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.progress = progress if progress is not None else Progress(every=config.log_every)
-        self.log = MetricsLog(self.out_dir / METRICS)
+        if not self.is_root:
+            self.progress = Progress(enabled=False)
+        self.log = MetricsLog(self.out_dir / METRICS) if self.is_root else _NoLog()
+        # One contiguous buffer for every gradient (+ scalars), built before the optimiser captures them.
+        self.flat = FlatGradients(model, extras=3)
         self.data_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(2)[1])
         if config.optimizer == "sgd":
             self.optimizer = SGD(model, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -165,8 +201,8 @@ class LMTrainer:
 
     @classmethod
     def create(cls, *, model_config, corpus: Corpus, config: TrainConfig, out_dir: str | Path,
-               progress: Progress | None = None) -> LMTrainer:
-        """A fresh run: the model is initialised from ``config.seed``."""
+               progress: Progress | None = None, comm=None) -> LMTrainer:
+        """A fresh run: the model is initialised from ``config.seed`` (the same weights on every rank)."""
         out_dir = Path(out_dir)
         if (out_dir / CHECKPOINT).exists():
             raise FileExistsError(
@@ -175,17 +211,32 @@ class LMTrainer:
             )
         model_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(2)[0])
         model = LanguageModel(model_config, rng=model_rng)
-        (out_dir / METRICS).unlink(missing_ok=True)
-        return cls(model, corpus, config, out_dir, progress=progress)
+        trainer = cls(model, corpus, config, out_dir, progress=progress, comm=comm)
+        if trainer.is_root:
+            (out_dir / METRICS).unlink(missing_ok=True)
+        trainer._own_dropout_stream()
+        return trainer
+
+    def _own_dropout_stream(self) -> None:
+        """Rank ``r > 0`` draws dropout masks from the model's generator jumped ``r`` times (a
+        stream of its own, so ranks don't drop the same units); rank 0 keeps the checkpointed one."""
+        if self.comm.rank > 0:
+            bits = self.model.rng.bit_generator
+            bits.state = bits.jumped(self.comm.rank).state
 
     # ------------------------------------------------------------------ checkpoints
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Write the checkpoint (rank 0; with several ranks every rank must call this, as it gathers
+        the carried state of all streams). Returns its path, or None on other ranks."""
+        parts = self._gather_state()
+        self._check_same_weights()
+        if not self.is_root:
+            return None
         arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         opt_arrays, opt_meta = self.optimizer.state_dict()
         arrays.update({f"optim.{k}": v for k, v in opt_arrays.items()})
-        if self.state is not None:
-            parts = self.state if isinstance(self.state, tuple) else (self.state,)
+        if parts is not None:
             arrays.update({f"state.{i}": np.ascontiguousarray(p) for i, p in enumerate(parts)})
         training = {
             "config": asdict(self.config), "epoch": self.epoch, "pos": self.pos, "step": self.step,
@@ -201,10 +252,34 @@ class LMTrainer:
         write_model_card(path, meta, num_parameters=self.model.num_parameters())
         return path
 
+    def _gather_state(self) -> tuple[np.ndarray, ...] | None:
+        """The carried state of all ``B`` streams on rank 0, each part ``(num_layers, B, H)``, the
+        ranks' rows in rank order (None on other ranks, or when no state is carried)."""
+        if self.state is None:
+            return None
+        parts = self.state if isinstance(self.state, tuple) else (self.state,)
+        gathered = self.comm.gather(parts)  # one tuple of (num_layers, B/N, H) arrays per rank
+        if gathered is None:
+            return None
+        return tuple(np.concatenate([g[i] for g in gathered], axis=1) for i in range(len(parts)))
+
+    def _check_same_weights(self) -> None:
+        """Every rank must hold bit-identical weights (they apply the same summed gradient); checked
+        at each checkpoint by comparing digests, so a divergence cannot go unnoticed."""
+        if self.comm.size == 1:
+            return
+        digest = hashlib.sha256(b"".join(p.tobytes() for p in self.model.parameters())).hexdigest()
+        digests = self.comm.gather(digest)
+        digests = self.comm.broadcast(digests)  # so that every rank raises, not only rank 0
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"the ranks' weights differ at step {self.step} (digests {digests}); "
+                               "data-parallel training requires an MPI whose allreduce gives every rank the same sum")
+
     @classmethod
     def resume(cls, out_dir: str | Path, *, corpus: Corpus | None = None, progress: Progress | None = None,
-               overrides: dict | None = None) -> LMTrainer:
-        """Continue the run in ``out_dir`` exactly where its checkpoint stopped.
+               overrides: dict | None = None, comm=None) -> LMTrainer:
+        """Continue the run in ``out_dir`` exactly where its checkpoint stopped, on ``comm``'s ranks
+        (any number that divides the batch size, whatever number wrote the checkpoint).
 
         The corpus is re-read from the recorded paths (or given) and must be the same text.
         ``overrides`` may change only ``epochs``, ``max_steps``, ``time_limit``, ``log_every`` and
@@ -242,7 +317,7 @@ class LMTrainer:
                 f"({len(corpus.train):,} tokens now, {t['corpus']['train_tokens']:,} then); "
                 "restore the original file to resume, or start a new run"
             )
-        trainer = cls(model, corpus, config, out_dir, progress=progress)
+        trainer = cls(model, corpus, config, out_dir, progress=progress, comm=comm)
         opt_arrays = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
         trainer.optimizer.load_state_dict(opt_arrays, t["optimizer"])
         if trainer.scheduler is not None:
@@ -251,8 +326,10 @@ class LMTrainer:
         trainer.data_rng.bit_generator.state = t["data_rng"]
         trainer.epoch, trainer.pos, trainer.step = t["epoch"], t["pos"], t["step"]
         trainer.sums, trainer.best_valid, trainer.elapsed = dict(t["sums"]), t["best_valid"], t["elapsed"]
-        parts = [arrays[f"state.{i}"] for i in range(2) if f"state.{i}" in arrays]
+        parts = [np.ascontiguousarray(arrays[f"state.{i}"][:, trainer.rows])  # this rank's (num_layers, B/N, H)
+                 for i in range(2) if f"state.{i}" in arrays]
         trainer.state = None if not parts else (tuple(parts) if len(parts) == 2 else parts[0])
+        trainer._own_dropout_stream()
         trainer.model.train()
         trainer.log.truncate_after(trainer.step)
         return trainer
@@ -280,7 +357,10 @@ class LMTrainer:
             mask[:, w.loss_start :] = True
         loss = self.loss.forward(logits, w.y, mask)
         counted = w.length - w.loss_start
-        model.backward(self.loss.backward(float(counted) if c.sum_over_time else 1.0))
+        share = w.y.shape[0] / c.batch_size  # this rank's part of the batch (1 on one process)
+        # Scaled by the share, the ranks' gradients sum to the gradient of the whole batch's mean loss.
+        model.backward(self.loss.backward((float(counted) if c.sum_over_time else 1.0) * share))
+        loss = self._allreduce(loss * share)
         grads = model.gradients()
         norm = clip_grad_norm(grads, c.clip) if c.clip else float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
         base_lr = self.optimizer.lr
@@ -289,11 +369,40 @@ class LMTrainer:
         self.optimizer.step()
         self.optimizer.lr = base_lr
         self.state = state_end if w.carry_steps == w.length else model.state_after(w.carry_steps)
-        tokens = w.y.shape[0] * counted
+        tokens = c.batch_size * counted
         for key in ("epoch", "interval"):
             self.sums[f"{key}_nll"] += loss * tokens
             self.sums[f"{key}_tokens"] += tokens
         return norm
+
+    def _allreduce(self, loss_share: float) -> float:
+        """Sum the gradients over the ranks: one in-place allreduce of the one contiguous buffer,
+        whose extra slots carry this step's loss and each rank's votes to stop (Ctrl-C, time limit),
+        so that all ranks stop after the same step. Returns the whole batch's mean loss."""
+        if self.comm.size == 1:
+            return loss_share
+        limit = self.config.time_limit
+        over_time = limit is not None and time.perf_counter() - self._started >= limit
+        self.flat.extras[[_LOSS, _STOP_VOTES, _TIME_VOTES]] = (loss_share, self.stop_requested, over_time)
+        self.comm.allreduce_sum(self.flat.buffer)
+        return float(self.flat.extras[_LOSS])
+
+    def _stop_reason(self) -> str | None:
+        """After a step: "interrupted", "stopped" or None. With several ranks only the votes summed
+        in this step's allreduce count: a flag one rank saw later would stop the ranks after
+        different steps, leaving the others waiting in a collective forever."""
+        c = self.config
+        if self.comm.size > 1:
+            interrupted = self.flat.extras[_STOP_VOTES] > 0
+            over_time = self.flat.extras[_TIME_VOTES] > 0
+        else:
+            interrupted = self.stop_requested
+            over_time = c.time_limit is not None and self.elapsed >= c.time_limit
+        if interrupted:
+            return "interrupted"
+        if (c.max_steps is not None and self.step >= c.max_steps) or over_time:
+            return "stopped"
+        return None
 
     def fit(self) -> dict:
         """Train until the configured epochs end, ``max_steps``/``time_limit`` is reached or Ctrl-C.
@@ -302,10 +411,10 @@ class LMTrainer:
         ``valid_ppl`` (best), ``test_ppl`` (when finished with a test split) and file paths.
         """
         c = self.config
-        streams = batchify(self.corpus.train, c.batch_size)
+        streams = batchify(self.corpus.train, c.batch_size)[self.rows]  # (B/N, n): this rank's streams
         per_epoch = math.ceil((streams.shape[1] - 1) / (c.tbptt_k1 or c.bptt))
         status = "finished"
-        started = time.perf_counter() - self.elapsed
+        started = self._started = time.perf_counter() - self.elapsed
         interval_t0, interval_tokens0 = time.perf_counter(), self.sums["interval_tokens"]
         self.progress.message(f"{self.corpus.summary()}; model {self.model.num_parameters():,} parameters; "
                               f"{per_epoch} steps per epoch")
@@ -330,12 +439,8 @@ class LMTrainer:
                         interval_t0, interval_tokens0 = time.perf_counter(), 0
                     if c.checkpoint_every and self.step % c.checkpoint_every == 0:
                         self.save_checkpoint()
-                    if self.stop_requested:
-                        status = "interrupted"
-                    elif c.max_steps is not None and self.step >= c.max_steps:
-                        status = "stopped"
-                    elif c.time_limit is not None and self.elapsed >= c.time_limit:
-                        status = "stopped"
+                    fail_for_test(self.comm.rank, self.step)  # test hook, inert unless RNNKIT_TEST_FAIL is set
+                    status = self._stop_reason() or status
                     if status != "finished":
                         break
                 else:
@@ -348,7 +453,7 @@ class LMTrainer:
         if status == "interrupted":
             self.progress.message(f"interrupted at step {self.step}: checkpoint saved to "
                                   f"{self.out_dir / CHECKPOINT}; continue with: rnnkit train --resume {self.out_dir}")
-        elif status == "finished" and self.corpus.test is not None:
+        elif status == "finished" and self.corpus.test is not None and self.is_root:
             best, _, _ = _load_best(self.out_dir)
             summary["test_ppl"] = perplexity(best, self.corpus.test, batch_size=c.test_batch_size, bptt=c.bptt)
             self.progress.message(f"test perplexity {summary['test_ppl']:.2f} (best validation model)")
@@ -359,8 +464,9 @@ class LMTrainer:
         c = self.config
         train_ppl = math.exp(self.sums["epoch_nll"] / max(self.sums["epoch_tokens"], 1))
         valid_ppl = None
-        if self.corpus.valid is not None:
+        if self.corpus.valid is not None and self.is_root:
             valid_ppl = perplexity(self.model, self.corpus.valid, batch_size=c.eval_batch_size, bptt=c.bptt)
+        valid_ppl = self.comm.broadcast(valid_ppl)  # the schedule and the best-model choice need it everywhere
         record = {"type": "epoch", "step": self.step, "epoch": self.epoch, "train_ppl": train_ppl,
                   "valid_ppl": valid_ppl, "lr": self.optimizer.lr, "elapsed": self.elapsed}
         self.log.write(record)
@@ -382,6 +488,8 @@ class LMTrainer:
             self._save_model(valid_ppl)
 
     def _save_model(self, valid_ppl: float | None) -> None:
+        if not self.is_root:
+            return
         save_language_model(self.out_dir / MODEL, self.model, self.corpus.vocab, level=self.corpus.level,
                             extra={"metrics": {"valid_ppl": valid_ppl, "step": self.step, "epoch": self.epoch},
                                    "data": self.corpus.source})
