@@ -79,7 +79,10 @@ class TiedDecoder(Layer):
 
     def forward(self, h: np.ndarray) -> np.ndarray:
         self._h = h
-        return h @ self.embedding.params["W"].T + self.params["b"]
+        W = self.embedding.params["W"]  # (V, D)
+        logits = (h.reshape(-1, W.shape[1]) @ W.T).reshape(*h.shape[:-1], W.shape[0])  # one 2-D product
+        logits += self.params["b"]
+        return logits
 
     def backward(self, dlogits: np.ndarray) -> np.ndarray:
         W = self.embedding.params["W"]

@@ -66,7 +66,8 @@ class Linear(Layer):
         x = check_float_array("Linear", "x", x, dims=(None,) * x.ndim, dtype=self.dtype,
                               legend=f"(..., {self.in_features})")
         self._x = x
-        y = x @ self.params["W"]
+        # one 2-D product: NumPy runs a 3-D @ 2-D matmul as a loop of small products (6x slower here)
+        y = (x.reshape(-1, self.in_features) @ self.params["W"]).reshape(*x.shape[:-1], self.out_features)
         if "b" in self.params:
             y += self.params["b"]
         return y
