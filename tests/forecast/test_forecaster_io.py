@@ -46,3 +46,30 @@ def test_loading_something_else_is_refused(tmp_path):
         Forecaster.load(path)
     with pytest.raises(ValueError, match="fitted"):
         Forecaster().save(tmp_path / "x.safetensors")
+
+
+def test_model_card_beside_the_checkpoint_and_version_check(tmp_path):
+    import json
+
+    from rnnkit.io.checkpoint import load_checkpoint
+
+    fc = Forecaster(hidden_size=4, lookback=8, horizon=3, epochs=2).fit(series(60))
+    path = fc.save(tmp_path / "fc.safetensors", metrics={"backtest_mase": 0.8})
+    card = json.loads((tmp_path / "fc.card.json").read_text())
+    assert card["kind"] == "forecaster" and card["forecaster_format_version"] == 1 and card["rnnkit_version"]
+    assert card["architecture"]["cell"] == "lstm" and card["parameters"] == fc.net.num_parameters()
+    assert card["scaling"]["series"]["columns"] == ["a", "b"]
+    np.testing.assert_allclose(card["scaling"]["series"]["std"], fc.scaler_.std[0])
+    data = card["training_data"]["series"][0]
+    assert data["steps"] == 60 and data["frequency"] == "h" and data["start"].startswith("2023-03-01")
+    assert card["training"]["epochs_run"] == 2 and card["metrics"] == {"backtest_mase": 0.8}
+
+    arrays, meta = load_checkpoint(path)
+    meta.update(forecaster_format_version=2, rnnkit_version="9.0")
+    save_checkpoint(tmp_path / "future.safetensors", arrays, meta)
+    with pytest.raises(CheckpointError, match=r"written by rnnkit 9.0 in forecaster format 2; .*upgrade rnnkit"):
+        Forecaster.load(tmp_path / "future.safetensors")
+    meta.update(forecaster_format_version="1")
+    save_checkpoint(tmp_path / "odd.safetensors", arrays, meta)
+    with pytest.raises(CheckpointError, match="forecaster format 1 and older: the file is not from a released"):
+        Forecaster.load(tmp_path / "odd.safetensors")

@@ -1,5 +1,6 @@
 """Models outside the training script: streaming inference."""
 
-from .streaming import StreamingLM
+from .streaming import StreamingLM, StreamStates
+from .streaming_forecast import StreamForecast, StreamingForecaster
 
-__all__ = ["StreamingLM"]
+__all__ = ["StreamingLM", "StreamStates", "StreamingForecaster", "StreamForecast"]

@@ -3,7 +3,8 @@
 Arrays: ``model.*`` (the network), ``scaler.mean/std`` and ``cov_scaler.mean/std`` ``(S, ·)``,
 ``series.{s}.values (N_s, C)``, ``series.{s}.index (N_s,)`` int64 (nanoseconds since the epoch for a
 datetime index) and the same for ``covariates.{s}``. The JSON meta holds the settings, names, columns,
-the index kind and frequency — everything ``predict()`` needs, nothing pickled.
+the index kind and frequency — everything ``predict()`` needs, nothing pickled. A model card
+(``NAME.card.json``) is written beside the file; loading refuses a file of a newer format version.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .model_files import check_format, write_card
 
 FORECASTER_KIND = "forecaster"
 FORMAT_VERSION = 1
@@ -58,8 +60,10 @@ def _frames_from_arrays(prefix: str, arrays: dict, infos: list, columns: list[li
                          index=_index_from(arrays[f"{prefix}.{s}.index"], info)) for s, info in enumerate(infos)]
 
 
-def save_forecaster(path: str | Path, fc) -> Path:
-    """Write a fitted :class:`~rnnkit.models.forecaster.Forecaster` atomically to ``path``."""
+def save_forecaster(path: str | Path, fc, *, metrics: dict | None = None) -> Path:
+    """Write a fitted :class:`~rnnkit.models.forecaster.Forecaster` atomically to ``path``, and its
+    model card beside it (``NAME.card.json``; see :func:`write_forecaster_card`). ``metrics``: any
+    JSON-able scores to record (e.g. a backtest's), kept in the checkpoint and on the card."""
     from .. import __version__
 
     if fc.net is None:
@@ -78,24 +82,49 @@ def save_forecaster(path: str | Path, fc) -> Path:
             "cov_columns": fc.cov_columns_, "series_columns": [list(f.columns) for f in fc.series_],
             "covariates_columns": [list(c.columns) for c in fc.covariates_] if fc.covariates_ else None,
             "series_index": series_info, "covariates_index": cov_info,
-            "history": [float(v) for v in fc.history_]}
-    return save_checkpoint(path, arrays, meta)
+            "history": [float(v) for v in fc.history_], "metrics": metrics,
+            "fit_seconds": getattr(fc, "fit_seconds_", None)}
+    path = save_checkpoint(path, arrays, meta)
+    write_forecaster_card(path, fc, meta)
+    return path
+
+
+def write_forecaster_card(path: Path, fc, meta: dict) -> Path:
+    """The model card: settings (``architecture``), parameter count, per-series scaling in original
+    units, a summary of each training series (length, first and last time stamp, frequency),
+    the training losses and ``metrics``, library and format versions."""
+    scaling = {name: {"columns": fc.columns_, "mean": fc.scaler_.mean[s].tolist(), "std": fc.scaler_.std[s].tolist()}
+               for s, name in enumerate(fc.names_)}
+    data = [{"name": name, "steps": len(f), "start": str(f.index[0]), "end": str(f.index[-1]),
+             "frequency": info.get("freq")} for name, f, info in zip(fc.names_, fc.series_, meta["series_index"])]
+    history = meta["history"]
+    return write_card(path, meta, version_key="forecaster_format_version", fields={
+        "architecture": meta["config"],
+        "parameters": fc.net.num_parameters(),
+        "targets": fc.columns_, "covariates": fc.cov_columns_,
+        "scaling": scaling,
+        "training_data": {"series": data, "total_steps": sum(len(f) for f in fc.series_)},
+        "training": {"epochs_run": len(history), "final_loss": history[-1] if history else None,
+                     "seconds": meta["fit_seconds"]},
+        "metrics": meta["metrics"],
+    })
 
 
 def load_forecaster(path: str | Path):
     """Load a forecaster written by :func:`save_forecaster`, ready to ``predict``."""
+    arrays, meta = load_checkpoint(path)
+    return build_forecaster(path, arrays, meta)
+
+
+def build_forecaster(path: str | Path, arrays: dict[str, np.ndarray], meta: dict):
+    """A forecaster from a checkpoint's arrays and meta (see :func:`save_forecaster`); ``path`` names
+    the file in errors. Refuses other kinds of file and newer format versions."""
     from ..data.series import Scaler
     from ..models.forecast_net import ForecastNet
     from ..models.forecaster import Forecaster, ForecasterConfig
 
-    arrays, meta = load_checkpoint(path)
-    if meta.get("kind") != FORECASTER_KIND:
-        raise CheckpointError(f"'{path}' holds a {meta.get('kind', 'unknown')!r}, not a forecaster; "
-                              "load language models with rnnkit.io.model_files.load_language_model")
-    version = meta.get("forecaster_format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"'{path}' is in forecaster format {version}; this rnnkit reads format "
-                              f"{FORMAT_VERSION} and older: upgrade rnnkit to load it")
+    check_format(path, meta, kind=FORECASTER_KIND, version_key="forecaster_format_version", current=FORMAT_VERSION,
+                 hint="; load language models with rnnkit.io.model_files.load_language_model")
     config = ForecasterConfig.from_json(meta["config"])
     fc = Forecaster(config, rng=np.random.default_rng(config.seed))
     fc.names_, fc.kind_, fc.columns_, fc.cov_columns_ = meta["names"], meta["container"], meta["columns"], \

@@ -40,24 +40,27 @@ def card_path(checkpoint: str | Path) -> Path:
 def write_model_card(checkpoint: str | Path, meta: dict, *, num_parameters: int) -> Path:
     """A human-readable JSON summary beside ``checkpoint``: architecture, vocabulary, data, metrics,
     library and format versions (``NAME.card.json`` for ``NAME.safetensors``)."""
-    import datetime
-    import json
-
     vocab = meta.get("vocab", {}).get("tokens", [])
     training = meta.get("training", {})
-    card = {
-        "format": "rnnkit-model-card",
-        "kind": meta.get("kind"),
-        "rnnkit_version": meta.get("rnnkit_version"),
-        "model_format_version": meta.get("model_format_version"),
+    return write_card(checkpoint, meta, version_key="model_format_version", fields={
         "architecture": meta.get("model"),
         "parameters": num_parameters,
         "vocabulary": {"level": meta.get("level"), "size": len(vocab), "first_tokens": vocab[:20]},
         "training_data": meta.get("data") or training.get("corpus", {}).get("source"),
         "training": {k: training[k] for k in ("epoch", "step", "config") if k in training} or None,
         "metrics": meta.get("metrics"),
-        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    })
+
+
+def write_card(checkpoint: str | Path, meta: dict, *, version_key: str, fields: dict) -> Path:
+    """Write the model card of any kind of model: the common header (kind, library and format
+    versions), then ``fields``, then the time written. Atomic, like the checkpoint beside it."""
+    import datetime
+    import json
+
+    card = {"format": "rnnkit-model-card", "kind": meta.get("kind"), "rnnkit_version": meta.get("rnnkit_version"),
+            version_key: meta.get(version_key), **fields,
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     path = card_path(checkpoint)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -65,16 +68,25 @@ def write_model_card(checkpoint: str | Path, meta: dict, *, num_parameters: int)
     return path
 
 
+def check_format(path: Path | str, meta: dict, *, kind: str, version_key: str, current: int, hint: str = "") -> None:
+    """Refuse a checkpoint that is not a ``kind``, or whose ``meta[version_key]`` is not a format
+    version this rnnkit reads (1 .. ``current``); the message says who wrote it and what to do."""
+    if meta.get("kind") != kind:
+        raise CheckpointError(f"'{path}' holds a {meta.get('kind', 'unknown')!r}, not a {kind.replace('-', ' ')}{hint}")
+    version = meta.get(version_key)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= current:
+        label = version_key.removesuffix("_version").replace("_", " ")
+        raise CheckpointError(
+            f"'{path}' was written by rnnkit {meta.get('rnnkit_version', '?')} in {label} {version}; "
+            f"this rnnkit reads {label} {current} and older: "
+            + ("upgrade rnnkit to load it" if isinstance(version, int) and version > current
+               else "the file is not from a released rnnkit; re-save the model")
+        )
+
+
 def check_lm_meta(path: Path | str, meta: dict) -> None:
     """Refuse files that are not rnnkit language models of a format this version reads."""
-    if meta.get("kind") != LM_KIND:
-        raise CheckpointError(f"'{path}' holds a {meta.get('kind', 'unknown')!r}, not a language model")
-    version = meta.get("model_format_version")
-    if not isinstance(version, int) or version > MODEL_FORMAT_VERSION:
-        raise CheckpointError(
-            f"'{path}' was written by rnnkit {meta.get('rnnkit_version', '?')} in model format {version}; "
-            f"this rnnkit reads format {MODEL_FORMAT_VERSION} and older: upgrade rnnkit to load it"
-        )
+    check_format(path, meta, kind=LM_KIND, version_key="model_format_version", current=MODEL_FORMAT_VERSION)
 
 
 def build_language_model(path: Path | str, arrays: dict[str, np.ndarray], meta: dict

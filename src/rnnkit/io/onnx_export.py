@@ -55,7 +55,8 @@ class GraphBuilder:
 
     def const(self, base: str, value: np.ndarray) -> str:
         name = self.name(base)
-        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value), name))
+        # np.array, not np.ascontiguousarray, which would turn a scalar into shape (1,)
+        self.inits.append(self.numpy_helper.from_array(np.array(value, order="C"), name))
         return name
 
     def node(self, op: str, inputs: list[str], n_out: int = 1, base: str | None = None, **attrs) -> list[str]:
@@ -112,6 +113,24 @@ def add_recurrent(g: GraphBuilder, layer: Recurrent, x: str, h0: str, c0: str | 
     return x, h_n, c_n
 
 
+def stateful_stack(g: GraphBuilder, layer: Recurrent, x: str) -> tuple[str, list, list]:
+    """Add ``layer`` reading ``x (T, B, I)`` from the graph inputs ``state_h`` (and ``state_c`` for
+    LSTM), ``(L*D, batch, H)``, and writing its final state to the outputs ``state_h_out`` (and
+    ``state_c_out``). Returns ``y (T, B, D*H)`` and the value infos of those state inputs and outputs."""
+    helper = g.helper
+    elem = helper.np_dtype_to_tensor_dtype(g.dtype)
+    lstm = layer.cell.has_cell_state
+    y, h_n, c_n = add_recurrent(g, layer, x, "state_h", "state_c" if lstm else None)
+    shape = [layer.num_layers * layer.num_directions, "batch", layer.hidden_size]
+    inputs, outputs = [], []
+    for name, final in [("state_h", h_n), ("state_c", c_n)][: 2 if lstm else 1]:
+        g.node("Identity", [final])
+        g.nodes[-1].output[0] = f"{name}_out"
+        inputs.append(helper.make_tensor_value_info(name, elem, shape))
+        outputs.append(helper.make_tensor_value_info(f"{name}_out", elem, shape))
+    return y, inputs, outputs
+
+
 def language_model_graph(model):
     """The ONNX model of a ``LanguageModel``.
 
@@ -121,14 +140,12 @@ def language_model_graph(model):
     """
     onnx, helper, _ = _onnx()
     cfg = model.config
-    dtype = np.dtype(cfg.dtype)
-    elem = helper.np_dtype_to_tensor_dtype(dtype)
-    g = GraphBuilder(dtype)
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(cfg.dtype))
+    g = GraphBuilder(cfg.dtype)
     emb = g.const("embedding", model.embedding.params["W"])
     x = g.node("Gather", [emb, "tokens"], axis=0)[0]  # (B, T, D)
     x = g.node("Transpose", [x], perm=[1, 0, 2])[0]  # (T, B, D)
-    lstm = cfg.cell == "lstm"
-    y, h_n, c_n = add_recurrent(g, model.core, x, "state_h", "state_c" if lstm else None)
+    y, state_in, state_out = stateful_stack(g, model.core, x)
     y = g.node("Transpose", [y], perm=[1, 0, 2])[0]  # (B, T, H)
     if cfg.tie_weights:
         W_out = model.embedding.params["W"].T
@@ -137,18 +154,8 @@ def language_model_graph(model):
     logits = g.node("MatMul", [y, g.const("decoder_W", W_out)])[0]
     g.node("Add", [logits, g.const("decoder_b", model.decoder.params["b"])], base="logits")
     g.nodes[-1].output[0] = "logits"
-    g.node("Identity", [h_n])
-    g.nodes[-1].output[0] = "state_h_out"
-    state_shape = [cfg.num_layers, "batch", cfg.hidden_size]
-    inputs = [helper.make_tensor_value_info("tokens", onnx.TensorProto.INT64, ["batch", "time"]),
-              helper.make_tensor_value_info("state_h", elem, state_shape)]
-    outputs = [helper.make_tensor_value_info("logits", elem, ["batch", "time", cfg.vocab_size]),
-               helper.make_tensor_value_info("state_h_out", elem, state_shape)]
-    if lstm:
-        g.node("Identity", [c_n])
-        g.nodes[-1].output[0] = "state_c_out"
-        inputs.append(helper.make_tensor_value_info("state_c", elem, state_shape))
-        outputs.append(helper.make_tensor_value_info("state_c_out", elem, state_shape))
+    inputs = [helper.make_tensor_value_info("tokens", onnx.TensorProto.INT64, ["batch", "time"]), *state_in]
+    outputs = [helper.make_tensor_value_info("logits", elem, ["batch", "time", cfg.vocab_size]), *state_out]
     graph = helper.make_graph(g.nodes, "rnnkit_language_model", inputs, outputs, g.inits)
     return _model(helper, graph)
 
@@ -160,23 +167,50 @@ def recurrent_graph(layer: Recurrent):
     elem = helper.np_dtype_to_tensor_dtype(layer.dtype)
     g = GraphBuilder(layer.dtype)
     x = g.node("Transpose", ["x"], perm=[1, 0, 2])[0]
-    lstm = layer.cell.has_cell_state
-    y, h_n, c_n = add_recurrent(g, layer, x, "state_h", "state_c" if lstm else None)
+    y, state_in, state_out = stateful_stack(g, layer, x)
     g.node("Transpose", [y], perm=[1, 0, 2])
     g.nodes[-1].output[0] = "y"
-    g.node("Identity", [h_n])
-    g.nodes[-1].output[0] = "state_h_out"
-    LD, H = layer.num_layers * layer.num_directions, layer.hidden_size
-    inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", layer.input_size]),
-              helper.make_tensor_value_info("state_h", elem, [LD, "batch", H])]
-    outputs = [helper.make_tensor_value_info("y", elem, ["batch", "time", layer.num_directions * H]),
-               helper.make_tensor_value_info("state_h_out", elem, [LD, "batch", H])]
-    if lstm:
-        g.node("Identity", [c_n])
-        g.nodes[-1].output[0] = "state_c_out"
-        inputs.append(helper.make_tensor_value_info("state_c", elem, [LD, "batch", H]))
-        outputs.append(helper.make_tensor_value_info("state_c_out", elem, [LD, "batch", H]))
+    inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", layer.input_size]), *state_in]
+    outputs = [helper.make_tensor_value_info("y", elem, ["batch", "time", layer.num_directions * layer.hidden_size]),
+               *state_out]
     graph = helper.make_graph(g.nodes, "rnnkit_recurrent", inputs, outputs, g.inits)
+    return _model(helper, graph)
+
+
+def forecaster_graph(net):
+    """The ONNX model of a forecaster's network (``Forecaster.net``, a ``ForecastNet``): scaled
+    inputs in, the head's raw outputs out; scaling stays outside (see ``rnnkit.io.torch_models``).
+
+    Inputs: ``x (batch, time, C+K)`` — recursive: ``x_t = [z_t, u_{t+1}]``; direct: the context
+    ``x_t = [z_t, u_t]`` — ``state_h`` (and ``state_c`` for LSTM) ``(num_layers, batch, H)``, and
+    for a direct model with covariates ``u_future (batch, horizon, K)``. Outputs: ``out`` —
+    recursive ``(batch, time, C*P)`` (step ``t``: the distribution of ``z_{t+1}``), direct ``(batch,
+    horizon, C*P)`` — and ``state_h_out`` (and ``state_c_out``). ``out``'s last axis: ``C`` means,
+    then (Gaussian head) ``C`` raw scales. Batch and time are dynamic.
+    """
+    onnx, helper, _ = _onnx()
+    elem = helper.np_dtype_to_tensor_dtype(net.dtype)
+    g = GraphBuilder(net.dtype)
+    x = g.node("Transpose", ["x"], perm=[1, 0, 2])[0]  # (T, B, C+K)
+    y, state_in, state_out = stateful_stack(g, net.core, x)  # y (T, B, H)
+    inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", net.C + net.K])]
+    W, b = g.const("head_W", net.head.params["W"]), g.const("head_b", net.head.params["b"])
+    if net.strategy == "recursive":
+        y = g.node("Transpose", [y], perm=[1, 0, 2])[0]  # (B, T, H)
+        g.node("Add", [g.node("MatMul", [y, W])[0], b])
+        out_shape = ["batch", "time", net.C * net.P]
+    else:
+        feats = g.node("Gather", [y, g.const("last", np.array(-1, np.int64))], axis=0)[0]  # h_T (B, H)
+        if net.K:
+            inputs.append(helper.make_tensor_value_info("u_future", elem, ["batch", net.horizon, net.K]))
+            u = g.node("Reshape", ["u_future", g.const("shape", np.array([0, -1], np.int64))])[0]  # (B, h*K)
+            feats = g.node("Concat", [feats, u], axis=1)[0]  # (B, H + h*K)
+        flat = g.node("Add", [g.node("MatMul", [feats, W])[0], b])[0]  # (B, h*C*P)
+        g.node("Reshape", [flat, g.const("shape", np.array([0, net.horizon, net.C * net.P], np.int64))])
+        out_shape = ["batch", net.horizon, net.C * net.P]
+    g.nodes[-1].output[0] = "out"
+    outputs = [helper.make_tensor_value_info("out", elem, out_shape), *state_out]
+    graph = helper.make_graph(g.nodes, f"rnnkit_forecaster_{net.strategy}", inputs + state_in, outputs, g.inits)
     return _model(helper, graph)
 
 

@@ -77,12 +77,17 @@ class ForecastNet(Layer):
     def forward_direct(self, x: np.ndarray, u_future: np.ndarray | None) -> np.ndarray:
         """Direct form: context ``x (B, T, C+K)``, ``u_future (B, h, K)`` (None when K = 0) ->
         ``out (B, h, C*P)``."""
-        B, T, _ = x.shape
         y, _ = self.core.forward(x.astype(self.dtype, copy=False))  # (B, T, H)
-        feats = y[:, -1]  # (B, H)
+        self._T = x.shape[1]
+        return self.direct_head(y[:, -1], u_future)
+
+    def direct_head(self, h_T: np.ndarray, u_future: np.ndarray | None) -> np.ndarray:
+        """``head([h_T, u_{T+1..T+h}])``: the top layer's last hidden state ``h_T (B, H)`` and the
+        future covariates ``u_future (B, h, K)`` -> ``out (B, h, C*P)``."""
+        B = h_T.shape[0]
+        feats = h_T
         if self.K:
             feats = np.concatenate([feats, u_future.reshape(B, -1).astype(self.dtype, copy=False)], axis=1)
-        self._T = T
         return self.head.forward(feats).reshape(B, self.horizon, self.C * self.P)
 
     def backward_direct(self, dout: np.ndarray) -> None:

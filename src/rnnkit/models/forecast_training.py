@@ -127,7 +127,8 @@ def _stateful_batches(Z, U, batch_size: int, bptt: int):
         yield x, Z_all[w.y], mask, np.ascontiguousarray(w.resets)
 
 
-def _take_rows(state, rows: np.ndarray):
+def take_rows(state, rows: np.ndarray):
+    """Rows ``rows`` of a state (``h`` or ``(h, c)``, each ``(num_layers, B, H)``), copied."""
     if isinstance(state, tuple):
         return tuple(s[:, rows] for s in state)
     return state[:, rows]
@@ -137,52 +138,76 @@ def forecast_batch(fc, Zc: np.ndarray, Uc: np.ndarray, *, horizon: int, levels, 
     """Forecast ``horizon`` steps after contexts ``Zc (B, T, C)`` (scaled), with covariates ``Uc (B, T +
     steps, K)`` over context and future. Returns ``mean (B, h, C)`` and ``{level: (lower, upper)}``
     (empty for a point head), all in scaled units."""
-    from .forecaster import make_loss, normal_bounds
-
     cfg, net = fc.config, fc.net
     B, T, C = Zc.shape
-    gaussian = cfg.head == "gaussian"
     level = Zc.mean(axis=1, keepdims=True) if cfg.normalize == "window" else np.zeros((B, 1, C))
     Zn = Zc - level
     was_training = net.training
     net.eval()
     try:
         if cfg.strategy == "direct":
-            out = net.forward_direct(np.concatenate([Zn, Uc[:, :T]], axis=-1), Uc[:, T:]).astype(np.float64)
-            mu = out[:, :horizon, :C] + level
-            if not gaussian:
-                return mu, {}
-            sigma = make_loss(cfg).sigma(out[:, :horizon, C:])
-            return mu, normal_bounds(mu, sigma, levels)
+            out = net.forward_direct(np.concatenate([Zn, Uc[:, :T]], axis=-1), Uc[:, T:])
+            return direct_forecast(fc, out[:, :horizon], levels=levels, level=level)
         out, state = net.forward_steps(np.concatenate([Zn, Uc[:, 1 : T + 1]], axis=-1))
-        n = cfg.n_samples if gaussian else 0
-        rows = np.concatenate([np.arange(B), np.repeat(np.arange(B), n)])  # mean paths, then sample paths
-        state, o, Uf = _take_rows(state, rows), out[rows, -1], Uc[rows]
-        sigma_of = make_loss(cfg).sigma if gaussian else None
-        is_mean = (np.arange(len(rows)) < B)[:, None]
-        paths = np.empty((len(rows), horizon, C))
-        for k in range(horizon):
-            mu = o[:, :C].astype(np.float64)
-            z = mu
-            if gaussian:  # ancestral sampling: each sample path feeds back its own draw
-                draw = mu + sigma_of(o[:, C:]).astype(np.float64) * rng.standard_normal(mu.shape)
-                z = np.where(is_mean, mu, draw)
-            paths[:, k] = z
-            if k < horizon - 1:  # x = [z_{T+k}, u_{T+k+1}]
-                x = np.concatenate([z, Uf[:, T + k + 1]], axis=-1)[:, None]
-                out, state = net.forward_steps(x, state)
-                o = out[:, 0]
+        return rollout(fc, out[:, -1], state, Uc[:, T + 1 : T + horizon], horizon=horizon, levels=levels, rng=rng,
+                       level=level)
     finally:
         net.train(was_training)
+
+
+def direct_forecast(fc, out: np.ndarray, *, levels, level: np.ndarray | None = None):
+    """The direct head's output ``out (B, h, C*P)`` as ``mean (B, h, C)`` (plus ``level (B, 1, C)``)
+    and, for a Gaussian head, the normal quantiles ``{level: (lower, upper)}``; scaled units."""
+    from .forecaster import make_loss, normal_bounds
+
+    C = fc.net.C
+    out = out.astype(np.float64)
+    mu = out[..., :C] + (0.0 if level is None else level)
+    if fc.config.head != "gaussian":
+        return mu, {}
+    return mu, normal_bounds(mu, make_loss(fc.config).sigma(out[..., C:]), levels)
+
+
+def rollout(fc, o: np.ndarray, state, U_next: np.ndarray, *, horizon: int, levels, rng: np.random.Generator,
+            level: np.ndarray | None = None):
+    """The recursive forecast from the network's last output ``o (B, C*P)`` (the distribution of the
+    first future step) and the state that produced it: the mean path (means fed back) and, for a
+    Gaussian head, ``n_samples`` ancestral sample paths (each feeds back its own draw) whose
+    quantiles give the intervals. ``U_next (B, horizon - 1, K)``: the scaled covariates fed beside
+    forecasts 1 .. horizon-1 (``x = [z_{T+k}, u_{T+k+1}]``). ``level (B, 1, C)``: added back to every
+    path (``normalize="window"``'s context mean; None: zero).
+    Returns ``mean (B, h, C)`` and ``{level: (lower, upper)}`` in scaled units; ``state`` is not changed."""
+    from .forecaster import make_loss
+    from .heads import interval_quantiles
+
+    cfg, net = fc.config, fc.net
+    B, C = o.shape[0], net.C
+    gaussian = cfg.head == "gaussian"
+    n = cfg.n_samples if gaussian else 0
+    rows = np.concatenate([np.arange(B), np.repeat(np.arange(B), n)])  # mean paths, then sample paths
+    state, o, Uf = take_rows(state, rows), o[rows], U_next[rows]
+    sigma_of = make_loss(cfg).sigma if gaussian else None
+    is_mean = (np.arange(len(rows)) < B)[:, None]
+    paths = np.empty((len(rows), horizon, C))
+    for k in range(horizon):
+        mu = o[:, :C].astype(np.float64)
+        z = mu
+        if gaussian:  # ancestral sampling: each sample path feeds back its own draw
+            draw = mu + sigma_of(o[:, C:]).astype(np.float64) * rng.standard_normal(mu.shape)
+            z = np.where(is_mean, mu, draw)
+        paths[:, k] = z
+        if k < horizon - 1:  # x = [z_{T+k}, u_{T+k+1}]
+            x = np.concatenate([z, Uf[:, k]], axis=-1)[:, None]
+            out, state = net.forward_steps(x, state)
+            o = out[:, 0]
+    level = np.zeros((B, 1, C)) if level is None else level
     mean = paths[:B] + level
     if not gaussian:
         return mean, {}
     samples = paths[B:].reshape(B, n, horizon, C) + level[:, None]
-    from .heads import interval_quantiles
-
     bounds = {lv: (np.quantile(samples, lo, axis=1), np.quantile(samples, hi, axis=1))
               for lv, lo, hi in interval_quantiles(levels)}
     return mean, bounds
 
 
-__all__ = ["train", "forecast_batch"]
+__all__ = ["train", "forecast_batch", "direct_forecast", "rollout"]

@@ -288,12 +288,13 @@ class Forecaster:
         return pd.DataFrame(data, index=index)
 
     # ------------------------------------------------------------------------------------ save/load
-    def save(self, path):
+    def save(self, path, *, metrics: dict | None = None):
         """Write the fitted forecaster (weights, settings, scaling, histories) to one safe checkpoint
-        file (safetensors + JSON, nothing pickled). Returns the path."""
+        file (safetensors + JSON, nothing pickled) and its model card beside it (``NAME.card.json``);
+        ``metrics``: JSON-able scores to record. Returns the path."""
         from ..io.forecaster_files import save_forecaster
 
-        return save_forecaster(path, self)
+        return save_forecaster(path, self, metrics=metrics)
 
     @classmethod
     def load(cls, path) -> Forecaster:
