@@ -157,13 +157,16 @@ def torch_lm(B, T, H, L, rng, lr=1.0, max_norm=5.0):
 def rnnkit_stream(H, rng):
     import rnnkit
 
+    from rnnkit.nn.stepper import Stepper
+
     m = rnnkit.LSTM(H, H, rng=rng)
     m.eval()
-    x = rng.standard_normal((1, 1, H)).astype(np.float32)
+    stepper = Stepper(m, 1)  # what rnnkit.deploy.StreamingLM steps with
+    x = rng.standard_normal((1, H)).astype(np.float32)
     state = [(np.zeros((1, 1, H), np.float32), np.zeros((1, 1, H), np.float32))]
 
     def step():
-        _, state[0] = m.forward(x, state[0])
+        _, state[0] = stepper.step(x, state[0])
 
     return step, m
 
@@ -393,13 +396,11 @@ def main(argv=None):
         rows.append(dict(name=f"LM train step ({s}) B{B} T{T} H{H} L{L} V{VOCAB}", unit="tokens/s",
                          tokens=B * T, flops=lm_flops(B, T, H, L),
                          contestants={"rnnkit": rnnkit_lm(B, T, H, L, rng), "torch": torch_lm(B, T, H, L, rng)}))
-    for H in (256, 650):
+    for H in (128, 256, 650):
         step, m = rnnkit_stream(H, rng)
         contestants = {"rnnkit": step, "torch": torch_stream(H, rng)}
-        try:
-            contestants[f"onnxruntime({N}t)"] = ort_stream(H, rng, m, N)
-        except ImportError as e:
-            print(f"onnxruntime row skipped: {e}")
+        for n in sorted({1, N}):
+            contestants[f"onnxruntime({n}t)"] = ort_stream(H, rng, m, n)
         rows.append(dict(name=f"streaming LSTM step B1 H{H} (inference)", unit="us",
                          flops=2 * (H + H) * 4 * H, contestants=contestants, inner=20 if args.quick else 50))
     if args.only:

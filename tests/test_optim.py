@@ -227,13 +227,13 @@ def test_clip_grad_norm_bounds_and_leaves_small_grads_alone() -> None:
         np.testing.assert_array_equal(g, c)
 
 
-def test_clip_grad_norm_float32_accumulates_in_float64_and_keeps_dtype() -> None:
+def test_clip_grad_norm_float32_is_accurate_and_keeps_dtype() -> None:
     rng = np.random.default_rng(10)
     grads = [rng.standard_normal(200_000).astype(np.float32) for _ in range(3)]
     exact = global_norm(grads)  # float64 reference from the same float32 values
     ids = [id(g) for g in grads]
     norm = clip_grad_norm(grads, 1.0)
-    np.testing.assert_allclose(norm, exact, rtol=1e-12)
+    np.testing.assert_allclose(norm, exact, rtol=1e-6)  # per-tensor float32 dot products, as torch
     assert [id(g) for g in grads] == ids
     assert all(g.dtype == np.float32 for g in grads)
     assert global_norm(grads) <= 1.0 * (1 + 1e-6)  # float32 rounding of the scaled values

@@ -276,8 +276,10 @@ def clip_grad_norm(
         coef = max_norm / (total + 1e-6)
         g_i *= coef            # only when coef < 1
 
-    The norm is accumulated in float64 whatever the gradients' dtype; the scaling happens in each
-    gradient's own dtype, so a float32 gradient stays float32. Returns ``total`` (before clipping).
+    Each gradient's squared norm is one BLAS dot product in its own dtype (as torch takes each
+    tensor's norm in its dtype; a float64 copy of every gradient cost more than the rest of the
+    clipping), and the per-tensor sums add up in float64; the scaling happens in each gradient's own
+    dtype, so a float32 gradient stays float32. Returns ``total`` (before clipping).
     With ``error_if_nonfinite=True`` a NaN or infinite norm raises ``ValueError`` instead of
     spreading NaN into every gradient (torch's behaviour, and the default here too).
     """
@@ -286,7 +288,7 @@ def clip_grad_norm(
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
     squares = 0.0
     for g in grads:
-        flat = g.reshape(-1).astype(np.float64, copy=False)
+        flat = g.reshape(-1)
         squares += float(np.dot(flat, flat))
     total = math.sqrt(squares)
     if error_if_nonfinite and not math.isfinite(total):

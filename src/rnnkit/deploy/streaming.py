@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.stepper import Stepper
+
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -60,7 +62,9 @@ class StreamingLM(StreamStates):
     Each stream keeps its own recurrent state (``(num_layers, H)`` per stream, plus ``c`` for LSTM);
     a step costs one forward step of the stack, whatever came before. ``step`` takes one token per
     stream ``(num_streams,)`` and returns ``(num_streams, V)`` probabilities. A stream's state can be
-    saved, restored or reset without touching the others.
+    saved, restored or reset without touching the others. Steps run through a ``Stepper`` (the cell
+    equations alone, in reused buffers) made from the model's weights at construction: make a new
+    ``StreamingLM`` after changing them.
     """
 
     def __init__(self, model, num_streams: int = 1) -> None:
@@ -68,11 +72,15 @@ class StreamingLM(StreamStates):
         super().__init__(num_layers=cfg.num_layers, hidden_size=cfg.hidden_size, num_streams=num_streams,
                          cell_state=cfg.cell == "lstm", dtype=cfg.dtype, what="StreamingLM")
         self.model = model.eval()
+        self.stepper = Stepper(model.core, self.num_streams)
 
     def step(self, tokens) -> np.ndarray:
         tokens = np.asarray(tokens)
         if tokens.shape != (self.num_streams,):
             raise ValueError(f"StreamingLM.step expected one token per stream, shape ({self.num_streams},), "
                              f"got {tokens.shape}")
-        logits, self.state = self.model.forward(tokens[:, None], self.state)
-        return _softmax(logits[:, 0])
+        x = self.model.embedding.forward(tokens)  # (streams, D); checks the ids
+        h, state = self.stepper.step(x, self.state)
+        for dst, src in zip(self._parts(), state if isinstance(state, tuple) else (state,)):
+            np.copyto(dst, src)
+        return _softmax(self.model.decoder.forward(h))
