@@ -41,6 +41,17 @@ def read_m4(path: Path) -> list[np.ndarray]:
     return [row[~np.isnan(row)] for row in frame.drop(columns=frame.columns[0]).to_numpy(dtype=np.float64)]
 
 
+def seasonal_profile(y: np.ndarray, period: int, periods: int) -> np.ndarray:
+    """Additive profile (in logs: multiplicative) of the last ``periods`` full periods of ``y``, indexed
+    by position mod ``period``: the mean of each phase minus the overall mean (classical decomposition,
+    as M4's Naive2 and Theta benchmarks deseasonalise)."""
+    k = min(periods, len(y) // period)
+    tail = y[len(y) - k * period:]
+    by_phase = tail.reshape(k, period).mean(axis=0) - tail.mean()
+    # tail[0] sits at position len(y) - k*period; re-index by absolute position mod period
+    return np.roll(by_phase, (len(y) - k * period) % period)
+
+
 def scores(train: list[np.ndarray], test: list[np.ndarray], pred: list[np.ndarray]) -> tuple[float, float]:
     smapes, mases = [], []
     for y_in, y, f in zip(train, test, pred):
@@ -63,6 +74,9 @@ def main(argv=None) -> int:
     p.add_argument("--head", default="point", choices=["point", "gaussian"])
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds of training")
     p.add_argument("--no-log", action="store_true", help="skip the log transform")
+    p.add_argument("--deseasonalize", type=int, default=0, metavar="PERIOD",
+                   help="subtract each series' PERIOD-hour profile (of its last 14 periods, in logs) before "
+                        "training and add it back to the forecast (0: off; 24: daily; 168: weekly)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "m4_hourly.md"))
     args = p.parse_args(argv)
@@ -79,12 +93,18 @@ def main(argv=None) -> int:
 
     log = not args.no_log
     series = [np.log(y) if log else y for y in train]
+    P = args.deseasonalize
+    profiles = [seasonal_profile(s, P, 14) if P else None for s in series]
+    if P:
+        series = [s - prof[np.arange(len(s)) % P] for s, prof in zip(series, profiles)]
     fc = Forecaster(cell=args.cell, hidden_size=args.hidden, lookback=args.lookback, horizon=H, strategy="direct",
                     normalize="window", head=args.head, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                     batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed)
     fc.fit([s for s in series], verbose=True)
     out = fc.predict()
     pred = [o.iloc[:, 0].to_numpy() for o in out]
+    if P:
+        pred = [f + prof[np.arange(len(y), len(y) + H) % P] for f, prof, y in zip(pred, profiles, train)]
     pred = [np.exp(f) if log else f for f in pred]
     m_smape, m_mase = scores(train, test, pred)
     wall = time.perf_counter() - start
@@ -94,7 +114,8 @@ def main(argv=None) -> int:
     command = "python benchmarks/m4_hourly.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')}  `{command}`\n",
              f"- model: one global direct {args.cell.upper()} (hidden {args.hidden}, lookback {args.lookback}, "
-             f"{args.head} head), log={log}, window-level normalisation; {epochs} epochs x "
+             f"{args.head} head), log={log}, window-level normalisation, "
+             f"{f'{P}-hour seasonal profile removed' if P else 'no deseasonalisation'}; {epochs} epochs x "
              f"{args.steps_per_epoch} steps x batch {args.batch_size}, training {fc.fit_seconds_:.0f} s; wall {wall:.0f} s",
              "", "| method | sMAPE | MASE |", "| --- | ---: | ---: |",
              f"| rnnkit {args.cell.upper()} (this run) | {m_smape:.3f} | {m_mase:.3f} |",

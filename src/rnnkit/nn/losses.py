@@ -51,17 +51,17 @@ class SoftmaxCrossEntropy:
         t = safe_targets.reshape(-1)
         v = valid.reshape(-1)
         rows = np.arange(z.shape[0])
-        # softmax(z) = exp(z - max z) / sum exp(z - max z), computed in one (N, V) buffer in place;
+        # softmax(z) = exp(z - max z) / sum exp(z - max z): the exponentials in one (N, V) buffer, made
+        # in place; the division waits for backward, where it joins the scaling in one pass.
         # nll = log sum exp(z - max z) - (z - max z)[target]
-        probs = np.subtract(z, z.max(axis=1, keepdims=True))
-        shifted_target = probs[rows, t]
-        np.exp(probs, out=probs)
-        sum_exp = probs.sum(axis=1, keepdims=True)
-        probs *= 1 / sum_exp  # one reciprocal per row, then a multiply per element
+        exps = np.subtract(z, z.max(axis=1, keepdims=True))
+        shifted_target = exps[rows, t]
+        np.exp(exps, out=exps)
+        sum_exp = exps.sum(axis=1, keepdims=True)
         nll = np.log(sum_exp[:, 0]) - shifted_target
         count = int(v.sum())
         total = float(nll[v].sum(dtype=np.float64))
-        self._cache = (probs, t, v, count, logits.shape)
+        self._cache = (exps, sum_exp, t, v, count, logits.shape)
         if self.reduction == "sum":
             return total
         return total / count if count else 0.0
@@ -70,11 +70,11 @@ class SoftmaxCrossEntropy:
         """Gradient w.r.t. the logits: ``(softmax - onehot(target))`` scaled by the reduction."""
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() needs a forward() call first")
-        probs, t, v, count, shape = self._cache
+        exps, sum_exp, t, v, count, shape = self._cache
         scale = dloss if self.reduction == "sum" else (dloss / count if count else 0.0)
-        scale = probs.dtype.type(scale)
-        # dz = scale * (softmax - onehot(target)), zero where not counted
-        dz = np.multiply(probs, scale)
+        scale = exps.dtype.type(scale)
+        # dz = scale * (softmax - onehot(target)) = exps * (scale / sum_exp) - scale onehot, zero where not counted
+        dz = np.multiply(exps, scale / sum_exp)
         dz[np.arange(dz.shape[0]), t] -= scale
         if not v.all():
             dz[~v] = 0
