@@ -108,13 +108,19 @@ def main() -> None:
         for n in args.ranks:
             cmd = [str(mpiexec), "-n", str(n), sys.executable, str(HERE), "--worker", "--ptb", args.ptb,
                    "--steps", str(args.steps), "--warmup", str(args.warmup), "--out", args.out or tmp]
+            # the cores shared out: N ranks get cores/N threads each, and the two-thread wavefront over
+            # the LSTM's layers only where a rank has two cores to itself
+            per_rank = max(1, (os.cpu_count() or 1) // n)
+            env = {**os.environ, "OPENBLAS_NUM_THREADS": str(per_rank), "OMP_NUM_THREADS": str(per_rank),
+                   "RNNKIT_WAVEFRONT": "1" if per_rank >= 2 else "0"}
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode:
                 sys.exit(f"mpiexec -n {n} failed:\n{proc.stdout}\n{proc.stderr}")
             line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
             r = json.loads(line[len("RESULT "):])
             r["wall_s"] = time.perf_counter() - t0
+            r["threads_per_rank"], r["wavefront"] = per_rank, env["RNNKIT_WAVEFRONT"] == "1"
             results.append(r)
             print(f"{n} rank(s): {r['tokens_per_s']:8.0f} tok/s  step {r['step_ms']:6.1f} ms  "
                   f"allreduce in step {r['allreduce_ms_in_step']:6.2f} ms ({r['allreduce_share_of_step']:.1%})  "

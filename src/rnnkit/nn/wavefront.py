@@ -21,7 +21,9 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 
-ENABLED = True  # False turns the wavefront off everywhere (``Recurrent.use_wavefront`` per layer)
+# False turns the wavefront off everywhere (``Recurrent.use_wavefront`` per layer); so does the
+# environment variable RNNKIT_WAVEFRONT=0, for processes that share the cores (MPI ranks, Dask workers)
+ENABLED = os.environ.get("RNNKIT_WAVEFRONT", "1") != "0"
 # Below this many multiply-adds per step (batch * hidden * gates * hidden) starting threads and
 # handing spans over costs more than the overlap saves; LSTM shape (b), B=20 H=200, is 3.2M.
 MIN_STEP_WORK = 1 << 18
