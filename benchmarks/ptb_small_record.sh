@@ -16,6 +16,6 @@ cp "$RUN/metrics.jsonl" "$RUN/curve.png" "$RUN/model.card.json" "$OUT/"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "cores: $(nproc)"
   "${BIN:-$(dirname "$HERE")/.venv/bin}/python" -c 'import platform, numpy; print("python:", platform.python_version()); print("numpy:", numpy.__version__)'
-  "${BIN:-$(dirname "$HERE")/.venv/bin}/python" -c 'import numpy; numpy.show_config()' 2>/dev/null | grep -A3 -m1 "blas" | tr -s ' ' | paste -sd' ' | sed 's/^/blas: /' 
+  "${BIN:-$(dirname "$HERE")/.venv/bin}/python" -c "import numpy; from threadpoolctl import threadpool_info as t; print(\"blas:\", [(i[\"internal_api\"], i[\"version\"], i[\"num_threads\"]) for i in t() if i[\"user_api\"] == \"blas\"])"
 } > "$OUT/machine.txt"
 echo "recorded in $OUT"
