@@ -5,8 +5,8 @@
     python benchmarks/bench.py --only lstm     # rows whose name contains "lstm" (case-insensitive)
 
 Method: every row's contestants are warmed up, then timed round-robin — repeat r times every
-contestant of every row once, rotating the order within a row each round — and the median is
-reported. rnnkit's BLAS and torch get the same number of threads (``--threads``, default: all
+contestant of every row once, rotating the order within a row each round, each run after a short
+sleep so the other library's spinning threads have parked — and the median is reported. rnnkit's BLAS and torch get the same number of threads (``--threads``, default: all
 cores). The "limit" column is the row's matrix-product FLOPs divided by the best float32 product
 rate measured in this run (2048^3), i.e. the time a perfect implementation would need.
 Writes ``benchmarks/results/latest.json`` and ``latest.md``.
@@ -257,8 +257,12 @@ def matmul_rates(repeats=5):
     return out
 
 
-def time_rows(rows, repeats, warmup=2):
-    """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``."""
+def time_rows(rows, repeats, warmup=2, settle=0.25):
+    """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``.
+
+    Before each timed run the process sleeps ``settle`` seconds: after a parallel region both
+    OpenBLAS's workers (for ~2^28 cycles) and OpenMP's (torch) keep spinning, and would otherwise
+    take a core from whichever contestant runs next."""
     for row in rows:
         for fn in row["contestants"].values():
             for _ in range(warmup):
@@ -270,6 +274,7 @@ def time_rows(rows, repeats, warmup=2):
             names = names[rep % len(names):] + names[: rep % len(names)]
             for c in names:
                 fn, inner = row["contestants"][c], row.get("inner", 1)
+                time.sleep(settle)
                 t0 = time.perf_counter()
                 for _ in range(inner):
                     fn()
@@ -345,6 +350,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--settle", type=float, default=0.25,
+                    help="seconds of sleep before each timed run, for the other library's spinning threads to park")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
@@ -407,7 +414,7 @@ def main(argv=None):
         rows = [r for r in rows if args.only.lower() in r["name"].lower()]
 
     t0 = time.perf_counter()
-    time_rows(rows, repeats)
+    time_rows(rows, repeats, settle=args.settle)
     env["timing_s"] = time.perf_counter() - t0
 
     memory = None
@@ -452,7 +459,7 @@ def main(argv=None):
     header = [f"`{env['command']}` — {env['date']}", "",
               f"{env['cpu']}, {env['cores']} cores; threads {N} (numpy BLAS via threadpoolctl, "
               f"torch.set_num_threads({N})); BLAS: {env['blas']}; numpy {env['numpy']}, torch {env['torch']} "
-              f"(mkldnn {env['torch_mkldnn']}). Medians of {repeats} interleaved repeats after warm-up. "
+              f"(mkldnn {env['torch_mkldnn']}). Medians of {repeats} interleaved repeats after warm-up, {args.settle} s of sleep before each. "
               f"Product rates: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
               ". limit = row FLOPs (matrix products only) / best product rate.", ""]
     out = Path(args.out)
