@@ -17,6 +17,8 @@ bidirectional stack, or ``use_wavefront = False`` runs layer by layer, over one 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from . import wavefront
@@ -24,6 +26,14 @@ from .base import Layer
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
+
+SMALL_BATCH = 8  # see _blas_for_batch
+
+
+def _blas_for_batch(B: int):
+    """One BLAS thread for the time loop of a small batch: its per-step products are then
+    matrix-vector-like, which OpenBLAS runs faster on one thread than on two."""
+    return wavefront.single_threaded_blas() if B <= SMALL_BATCH else nullcontext()
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray) -> None:
@@ -75,7 +85,8 @@ class RecurrentUnit(Layer):
         taken at the sequence's own end).
         """
         self.begin_forward(x, h0, c0, mask, resets)
-        self.forward_span(0, x.shape[0])
+        with _blas_for_batch(x.shape[1]):
+            self.forward_span(0, x.shape[0])
         return self.end_forward()
 
     def begin_forward(self, x, h0, c0, mask, resets) -> None:
@@ -165,7 +176,8 @@ class RecurrentUnit(Layer):
         """``dy (T, B, H)``; returns ``dx (T, B, I)``, ``dh0 (B, H)``, ``dc0 (B, H)`` or None."""
         self.begin_backward(dy, dh_T, dc_T)
         T = dy.shape[0]
-        dx = self.backward_span(0, T)
+        with _blas_for_batch(dy.shape[1]):
+            dx = self.backward_span(0, T)
         return (dx, *self.end_backward())
 
     def begin_backward(self, dy, dh_T, dc_T) -> None:

@@ -15,11 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import wavefront
-from .recurrent import Recurrent
+from .recurrent import SMALL_BATCH, Recurrent
 
-# Up to this many streams a step's products are matrix-vector-like, which OpenBLAS runs faster on one
-# thread than on two (measured at hidden 650, batch 1: ~2.5x).
-SINGLE_THREAD_BATCH = 8
 
 
 class Stepper:
@@ -46,7 +43,7 @@ class Stepper:
         self.turn = 0
 
     def step(self, x_t: np.ndarray, state):
-        if self.batch <= SINGLE_THREAD_BATCH:
+        if self.batch <= SMALL_BATCH:  # matrix-vector-like products: faster on one BLAS thread
             with wavefront.single_threaded_blas():
                 return self._step(x_t, state)
         return self._step(x_t, state)
