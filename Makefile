@@ -25,7 +25,7 @@ install-test: $(VENV)/.installed-test
 demo: install
 	rm -rf runs/demo
 	$(BIN)/rnnkit train --out runs/demo
-	$(BIN)/rnnkit generate runs/demo --prompt "The " --length 400 --temperature 0.7 --seed 1
+	$(BIN)/rnnkit generate runs/demo --prompt "In Python, " --length 300 --temperature 0.6 --seed 1
 
 test: install-test
 	$(BIN)/python -m pytest -q
