@@ -185,55 +185,36 @@ def torch_stream(H, rng):
     return step
 
 
-def onnx_lstm_model(W_x, W_h, b, H):
-    """A one-step ONNX LSTM graph from rnnkit's weights. ONNX packs gates i, o, f, c; rnnkit i, f, g, o."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+def onnx_step_model(m):
+    """A one-step ONNX graph of the rnnkit stack ``m``, built by rnnkit's own exporter: ONNX's LSTM
+    operator on ``x (1, 1, I)`` (time-major, so no transposes), the state in and out."""
+    from onnx import TensorProto, helper
+    from rnnkit.io.onnx_export import ONNX_IR_VERSION, ONNX_OPSET, GraphBuilder, stateful_stack
 
-    def iofc(w):  # (..., 4H) in i, f, g, o -> (4H, ...) rows in i, o, f, c
-        i, f, g, o = np.split(w, 4, axis=-1)
-        return np.concatenate([i, o, f, g], axis=-1).T
-
-    W = iofc(W_x)[None].astype(np.float32)  # (1, 4H, I)
-    R = iofc(W_h)[None].astype(np.float32)  # (1, 4H, H)
-    B = np.concatenate([iofc(b[None])[:, 0], np.zeros(4 * H, np.float32)])[None].astype(np.float32)  # Wb, Rb
-    I = W.shape[-1]
-    node = helper.make_node("LSTM", ["X", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], hidden_size=H)
-    graph = helper.make_graph(
-        [node], "lstm_step",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, I]),
-         helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 1, H]),
-         helper.make_tensor_value_info("c0", TensorProto.FLOAT, [1, 1, H])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 1, 1, H]),
-         helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, 1, H]),
-         helper.make_tensor_value_info("Y_c", TensorProto.FLOAT, [1, 1, H])],
-        initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R"),
-                     numpy_helper.from_array(B, "B")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    model.ir_version = 8  # what onnxruntime 1.31 reads
-    return model
+    g = GraphBuilder(m.dtype)
+    _, state_in, state_out = stateful_stack(g, m, "x")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, m.input_size])
+    graph = helper.make_graph(g.nodes, "lstm_step", [x, *state_in], state_out, g.inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=ONNX_IR_VERSION)
 
 
 def ort_stream(H, rng, m, threads):
     """onnxruntime on the same weights as ``m`` (an rnnkit LSTM); checks it computes the same step."""
     import onnxruntime as ort
 
-    p = m.units[0][0].params
-    model = onnx_lstm_model(p["W_x"], p["W_h"], p["b"], H)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(onnx_step_model(m).SerializeToString(), opts, providers=["CPUExecutionProvider"])
     x = rng.standard_normal((1, 1, H)).astype(np.float32)
     h0 = rng.standard_normal((1, 1, H)).astype(np.float32) * 0.1
     c0 = rng.standard_normal((1, 1, H)).astype(np.float32) * 0.1
-    _, h_ort, c_ort = sess.run(None, {"X": x, "h0": h0, "c0": c0})
+    h_ort, c_ort = sess.run(None, {"x": x, "state_h": h0, "state_c": c0})
     _, (h_ref, c_ref) = m.forward(x, (h0, c0))
     assert np.allclose(h_ort, h_ref, atol=1e-5) and np.allclose(c_ort, c_ref, atol=1e-5), "ONNX model differs"
-    feeds = {"X": x, "h0": h0, "c0": c0}
+    feeds = {"x": x, "state_h": h0, "state_c": c0}
 
     def step():
-        _, feeds["h0"], feeds["c0"] = sess.run(None, feeds)
+        feeds["state_h"], feeds["state_c"] = sess.run(None, feeds)
 
     return step
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..config import from_dict
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Layer, Linear
+from ..nn.layers import matmul_last_axis
 
 CELLS = ("rnn", "lstm", "gru")
 
@@ -79,8 +80,7 @@ class TiedDecoder(Layer):
 
     def forward(self, h: np.ndarray) -> np.ndarray:
         self._h = h
-        W = self.embedding.params["W"]  # (V, D)
-        logits = (h.reshape(-1, W.shape[1]) @ W.T).reshape(*h.shape[:-1], W.shape[0])  # one 2-D product
+        logits = matmul_last_axis(h, self.embedding.params["W"].T)  # W (V, D)
         logits += self.params["b"]
         return logits
 

@@ -36,10 +36,12 @@ def _blas_for_batch(B: int):
     return wavefront.single_threaded_blas() if B <= SMALL_BATCH else nullcontext()
 
 
-def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray) -> None:
-    """Set the entries of ``a`` smaller than ``below`` in magnitude to exactly 0, in place."""
+def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:
+    """Set the entries of ``a`` smaller than ``below`` in magnitude to exactly 0, in place
+    (``work``, ``tiny``: scratch of ``a``'s shape, float and bool)."""
     np.abs(a, out=work)
-    np.copyto(a, 0, where=work < below)
+    np.less(work, below, out=tiny)
+    np.copyto(a, 0, where=tiny)
 
 
 class RecurrentUnit(Layer):
@@ -198,7 +200,7 @@ class RecurrentUnit(Layer):
             if dc_T is not None:
                 dc[0] = dc_T
         c.update(dy=dy, dh=dh, dc=dc, parity=0, W_xT=np.ascontiguousarray(self.params["W_x"].T),
-                 flush_work=np.empty((B, H), dtype=dtype))
+                 flush_work=np.empty((B, H), dtype=dtype), flush_mask=np.empty((B, H), dtype=bool))
 
     def backward_span(self, t0: int, t1: int, out: np.ndarray | None = None) -> np.ndarray:
         """Run the steps ``t0 .. t1-1`` backwards in time; return ``dx[t0:t1] (t1-t0, B, I)``."""
@@ -234,9 +236,9 @@ class RecurrentUnit(Layer):
                 if dc_prev is not None:
                     dc_prev *= ~resets[t]
             if n_done % 4 == 3:
-                _flush_to_zero(dh_prev, flush_below, c["flush_work"])
+                _flush_to_zero(dh_prev, flush_below, c["flush_work"], c["flush_mask"])
                 if dc_prev is not None:
-                    _flush_to_zero(dc_prev, flush_below, c["flush_work"])
+                    _flush_to_zero(dc_prev, flush_below, c["flush_work"], c["flush_mask"])
             k = 1 - k
         c["parity"] = k
         dA = cache["dA"][t0:t1]
@@ -258,7 +260,7 @@ class RecurrentUnit(Layer):
         k = c["parity"]
         dh0 = c["dh"][k].copy()
         dc0 = c["dc"][k].copy() if c["dc"] is not None else None
-        for key in ("dy", "dh", "dc", "W_xT", "flush_work"):
+        for key in ("dy", "dh", "dc", "W_xT", "flush_work", "flush_mask"):
             del c[key]
         return dh0, dc0
 

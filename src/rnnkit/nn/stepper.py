@@ -18,7 +18,6 @@ from . import wavefront
 from .recurrent import SMALL_BATCH, Recurrent
 
 
-
 class Stepper:
     """Steps a unidirectional ``Recurrent`` stack for ``batch`` streams.
 
@@ -31,7 +30,7 @@ class Stepper:
     def __init__(self, layer: Recurrent, batch: int) -> None:
         if layer.num_directions != 1:
             raise ValueError("a bidirectional layer needs the whole sequence; it cannot be stepped")
-        self.layer, self.batch = layer, batch
+        self.batch = batch
         self.units = [row[0] for row in layer.units]
         L, H, dtype = layer.num_layers, layer.hidden_size, layer.dtype
         self.caches = [u.cell.alloc(1, batch, H, u.params, dtype) for u in self.units]

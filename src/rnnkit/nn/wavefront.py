@@ -27,7 +27,7 @@ ENABLED = os.environ.get("RNNKIT_WAVEFRONT", "1") != "0"
 # Below this many multiply-adds per step (batch * hidden * gates * hidden) starting threads and
 # handing spans over costs more than the overlap saves; LSTM shape (b), B=20 H=200, is 3.2M.
 MIN_STEP_WORK = 1 << 18
-_controller = None
+_blas_libs = None  # threadpoolctl's controllers of the loaded BLAS libraries, found once
 
 
 def available() -> bool:
@@ -42,15 +42,15 @@ def available() -> bool:
 
 
 def _blas_libraries() -> list:
-    global _controller
-    if _controller is None:  # inspecting the loaded libraries costs milliseconds: do it once
+    global _blas_libs
+    if _blas_libs is None:  # inspecting the loaded libraries costs milliseconds: do it once
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
-            _controller = []
+            _blas_libs = []
         else:
-            _controller = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    return _controller
+            _blas_libs = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    return _blas_libs
 
 
 @contextmanager
