@@ -16,10 +16,11 @@ LAYERS = {
 }
 
 
+@pytest.mark.parametrize("B", [1, 3])  # batch 1 keeps its stacked weights transposed
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", sorted(LAYERS))
-def test_stepping_equals_the_whole_sequence(kind, dtype):
-    B, T, I, H, L = 3, 9, 5, 6, 3
+def test_stepping_equals_the_whole_sequence(kind, dtype, B):
+    T, I, H, L = 9, 5, 6, 3
     r = np.random.default_rng(1)
     layer = LAYERS[kind](I, H, num_layers=L, dropout=0.5, dtype=dtype, rng=np.random.default_rng(0))
     layer.eval()  # dropout off, as in inference

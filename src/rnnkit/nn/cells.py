@@ -55,6 +55,10 @@ class Cell:
     name = "cell"
     n_gates = 1
     has_cell_state = False
+    # True where the whole pre-activation is ``x_t W_x + h_prev W_h + b``, so that one product
+    # ``[x_t, h_prev, 1] @ [W_x; W_h; b]`` can form it and ``activate`` finish the step (RNN, LSTM;
+    # not the GRU, whose reset gate acts on part of ``h_prev W_h``)
+    single_product = False
 
     def extra_params(self, hidden_size: int, dtype) -> dict[str, np.ndarray]:
         """Parameters beyond ``W_x, W_h, b`` (PyTorch-form GRU: ``b_hn``)."""
@@ -75,6 +79,11 @@ class Cell:
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
 
+    def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
+        """The rest of a step once the pre-activation ``a (B, G*H)`` is formed (``single_product``
+        cells only); ``a`` is overwritten, and must be ``cache["gates"][t]`` where the cell keeps it."""
+        raise NotImplementedError
+
     def step_back(self, t, dh, dc, h_prev, c_prev, h_next, params, cache, dh_prev, dc_prev) -> None:
         """Write ``dh_prev`` (and ``dc_prev``) given the total gradients ``dh, dc`` reaching step t's
         outputs; store ``dA[t]``. ``dh, dc`` are not modified."""
@@ -91,6 +100,7 @@ class RNNCell(Cell):
 
     name = "RNN"
     n_gates = 1
+    single_product = True
 
     def __init__(self, nonlinearity: str = "tanh") -> None:
         if nonlinearity not in ("tanh", "relu"):
@@ -100,10 +110,13 @@ class RNNCell(Cell):
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         np.matmul(h_prev, params["W_h"], out=h_next)
         h_next += xw_t
+        self.activate(t, h_next, c_prev, h_next, c_next, cache)
+
+    def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
         if self.nonlinearity == "tanh":
-            np.tanh(h_next, out=h_next)
+            np.tanh(a, out=h_next)
         else:
-            np.maximum(h_next, 0, out=h_next)
+            np.maximum(a, 0, out=h_next)
 
     def step_back(self, t, dh, dc, h_prev, c_prev, h_next, params, cache, dh_prev, dc_prev) -> None:
         dA = cache["dA"][t]
@@ -134,6 +147,7 @@ class LSTMCell(Cell):
     name = "LSTM"
     n_gates = 4
     has_cell_state = True
+    single_product = True
 
     @staticmethod
     @lru_cache(maxsize=16)
@@ -162,10 +176,13 @@ class LSTMCell(Cell):
         cache["work4"] = np.empty((B, 4 * H), dtype=dtype)
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
-        H = h_prev.shape[1]
         a = cache["gates"][t]
         np.matmul(h_prev, params["W_h"], out=a)
         a += xw_t
+        self.activate(t, a, c_prev, h_next, c_next, cache)
+
+    def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
+        H = h_next.shape[1]
         # i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of a  ==  s * tanh(s * a) + off
         a *= cache["s"]
         np.tanh(a, out=a)

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from . import wavefront
+from . import blas, wavefront
 from .base import Layer
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
@@ -33,7 +33,7 @@ SMALL_BATCH = 8  # see _blas_for_batch
 def _blas_for_batch(B: int):
     """One BLAS thread for the time loop of a small batch: its per-step products are then
     matrix-vector-like, which OpenBLAS runs faster on one thread than on two."""
-    return wavefront.single_threaded_blas() if B <= SMALL_BATCH else nullcontext()
+    return blas.single_threaded() if B <= SMALL_BATCH else nullcontext()
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:

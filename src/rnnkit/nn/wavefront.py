@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from contextlib import contextmanager
+
+from .blas import single_threaded
 
 # False turns the wavefront off everywhere (``Recurrent.use_wavefront`` per layer); so does the
 # environment variable RNNKIT_WAVEFRONT=0, for processes that share the cores (MPI ranks, Dask workers)
@@ -27,7 +28,6 @@ ENABLED = os.environ.get("RNNKIT_WAVEFRONT", "1") != "0"
 # Below this many multiply-adds per step (batch * hidden * gates * hidden) starting threads and
 # handing spans over costs more than the overlap saves; LSTM shape (b), B=20 H=200, is 3.2M.
 MIN_STEP_WORK = 1 << 18
-_blas_libs = None  # threadpoolctl's controllers of the loaded BLAS libraries, found once
 
 
 def available() -> bool:
@@ -39,34 +39,6 @@ def available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _blas_libraries() -> list:
-    global _blas_libs
-    if _blas_libs is None:  # inspecting the loaded libraries costs milliseconds: do it once
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas_libs = []
-        else:
-            _blas_libs = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    return _blas_libs
-
-
-@contextmanager
-def single_threaded_blas():
-    """A context in which NumPy's BLAS uses one thread (each layer's thread runs its own products;
-    a batch-1 product runs faster on one thread than on two). It sets the BLAS libraries' thread
-    count directly, ~3 us in all, where ``threadpoolctl``'s ``limit`` context costs ~20 us."""
-    libs = _blas_libraries()
-    before = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, before):
-            lib.set_num_threads(n)
 
 
 def spans(T: int, n: int = 8) -> list[tuple[int, int]]:
@@ -97,7 +69,7 @@ def run(n_stages: int, n_spans: int, work: Callable[[int, int], None]) -> None:
             for event in done[k]:  # never leave the next stage waiting
                 event.set()
 
-    with single_threaded_blas():
+    with single_threaded():  # each stage runs its own products
         threads = [threading.Thread(target=stage, args=(k,), daemon=True) for k in range(n_stages - 1)]
         for thread in threads:
             thread.start()
