@@ -22,6 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import fastpath
+
 
 def sigmoid_(a: np.ndarray) -> np.ndarray:
     """In-place logistic sigmoid as ``(1 + tanh(a/2)) / 2``: never overflows, unlike ``1/(1+e^-a)``."""
@@ -38,6 +40,12 @@ def sigmoid_grad_(dy: np.ndarray, s: np.ndarray, work: np.ndarray) -> np.ndarray
     np.subtract(1, s, out=work)
     dy *= work
     return dy
+
+
+def add_product(out: np.ndarray, a: np.ndarray, b: np.ndarray, work: np.ndarray) -> None:
+    """``out += a @ b`` through ``work`` (scratch of ``out``'s shape) instead of a fresh temporary."""
+    np.matmul(a, b, out=work)
+    out += work
 
 
 def tanh_grad_(dy: np.ndarray, t: np.ndarray, work: np.ndarray) -> np.ndarray:
@@ -60,6 +68,39 @@ class Cell:
     # not the GRU, whose reset gate acts on part of ``h_prev W_h``)
     single_product = False
 
+    # names of the fused kernels (``kernels.py``) that replace the NumPy equations of ``step`` and
+    # ``step_back`` for float32, where the cell has them
+    kernel_names: tuple[str, str] | None = None
+
+    # and of the kernels that run a whole span of steps, products included: where a step's product is
+    # this small (at most LOOP_WORK multiply-adds) a compiled loop keeps pace with BLAS and saves
+    # the Python loop's round trips, which are most of a step at batch 1, hidden 128
+    loop_kernel_names: tuple[str, str] | None = None
+    LOOP_WORK = 1 << 18
+
+    def kernels(self, dtype) -> tuple | None:
+        """``(forward, backward)`` compiled kernels for steps in ``dtype``, or None for NumPy."""
+        if self.kernel_names is None or not fastpath.active(np.dtype(dtype)):
+            return None
+        return tuple(fastpath.get(name) for name in self.kernel_names)
+
+    def loop_kernels(self, B: int, H: int, dtype) -> tuple | None:
+        """``(forward, backward)`` compiled span loops for batch ``B``, or None (the Python loop)."""
+        if (self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype))
+                or B * self.n_gates * H * H > self.LOOP_WORK):
+            return None
+        return tuple(fastpath.get(name) for name in self.loop_kernel_names)
+
+    def forward_loop(self, loops, steps: range, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
+        """Run ``steps`` through ``loops[0]``: what ``step`` does for each, in one compiled call."""
+        raise NotImplementedError
+
+    def backward_loop(self, loops, steps: range, dy, h_prev, h_out, c_prev, params, cache,
+                      dhs, dcs, k: int, below: float) -> int:
+        """Run ``steps`` (in backward order) through ``loops[1]``; ``dhs, dcs (2, B, H)`` hold the
+        state gradients, ``k`` indexes the current one. Returns the index after the last step."""
+        raise NotImplementedError
+
     def extra_params(self, hidden_size: int, dtype) -> dict[str, np.ndarray]:
         """Parameters beyond ``W_x, W_h, b`` (PyTorch-form GRU: ``b_hn``)."""
         return {}
@@ -75,6 +116,7 @@ class Cell:
         cache["dA"] = np.empty((T, B, self.n_gates * H), dtype=dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
         cache["W_hT"] = np.ascontiguousarray(params["W_h"].T)
+        cache["dW_h_work"] = np.empty_like(params["W_h"])
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
@@ -92,7 +134,7 @@ class Cell:
     def hidden_grads(self, H_prev: np.ndarray, params, grads, cache) -> None:
         """Add ``dW_h`` (and cell-specific parameters) after the loop. ``H_prev (T*B, H)``."""
         dA = cache["dA"]
-        grads["W_h"] += H_prev.T @ dA.reshape(-1, dA.shape[-1])
+        add_product(grads["W_h"], H_prev.T, dA.reshape(-1, dA.shape[-1]), cache["dW_h_work"])
 
 
 class RNNCell(Cell):
@@ -106,6 +148,12 @@ class RNNCell(Cell):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+        if nonlinearity == "tanh":
+            self.kernel_names = ("tanh_", "tanh_back")
+            self.loop_kernel_names = ("rnn_forward_loop", "rnn_backward_loop")
+
+    def alloc(self, T, B, H, params, dtype):
+        return {"kernels": self.kernels(dtype)}
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         np.matmul(h_prev, params["W_h"], out=h_next)
@@ -113,18 +161,29 @@ class RNNCell(Cell):
         self.activate(t, h_next, c_prev, h_next, c_next, cache)
 
     def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
-        if self.nonlinearity == "tanh":
+        if cache["kernels"] is not None:
+            cache["kernels"][0](a, h_next)
+        elif self.nonlinearity == "tanh":
             np.tanh(a, out=h_next)
         else:
             np.maximum(a, 0, out=h_next)
 
+    def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
+        loops[0](steps.start, len(steps), steps.step, xw, params["W_h"], h_prev, h_out)
+
+    def backward_loop(self, loops, steps, dy, h_prev, h_out, c_prev, params, cache, dhs, dcs, k, below):
+        return loops[1](steps.start, len(steps), steps.step, dy, h_out, cache["W_hT"], cache["dA"], dhs, k,
+                        below)
+
     def step_back(self, t, dh, dc, h_prev, c_prev, h_next, params, cache, dh_prev, dc_prev) -> None:
         dA = cache["dA"][t]
-        np.copyto(dA, dh)
-        if self.nonlinearity == "tanh":
+        if cache["kernels"] is not None:
+            cache["kernels"][1](dh, h_next, dA)
+        elif self.nonlinearity == "tanh":
+            np.copyto(dA, dh)
             tanh_grad_(dA, h_next, cache["work"])
         else:
-            np.multiply(dA, h_next > 0, out=dA)
+            np.multiply(dh, h_next > 0, out=dA)
         np.matmul(dA, cache["W_hT"], out=dh_prev)
 
 
@@ -148,6 +207,8 @@ class LSTMCell(Cell):
     n_gates = 4
     has_cell_state = True
     single_product = True
+    kernel_names = ("lstm_activate", "lstm_step_back")
+    loop_kernel_names = ("lstm_forward_loop", "lstm_backward_loop")
 
     @staticmethod
     @lru_cache(maxsize=16)
@@ -167,7 +228,7 @@ class LSTMCell(Cell):
         return {
             "gates": np.empty((T, B, 4 * H), dtype=dtype),  # i, f, g, o after activation
             "tanh_c": np.empty((T, B, H), dtype=dtype),
-            "s": s, "off": off, "lo": lo,
+            "s": s, "off": off, "lo": lo, "kernels": self.kernels(dtype),
         }
 
     def alloc_backward(self, T, B, H, params, cache, dtype):
@@ -181,7 +242,18 @@ class LSTMCell(Cell):
         a += xw_t
         self.activate(t, a, c_prev, h_next, c_next, cache)
 
+    def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
+        loops[0](steps.start, len(steps), steps.step, xw, params["W_h"], h_prev, h_out, c_prev, c_out,
+                 cache["gates"], cache["tanh_c"])
+
+    def backward_loop(self, loops, steps, dy, h_prev, h_out, c_prev, params, cache, dhs, dcs, k, below):
+        return loops[1](steps.start, len(steps), steps.step, dy, cache["gates"], cache["tanh_c"], c_prev,
+                        cache["W_hT"], cache["dA"], dhs, dcs, k, below)
+
     def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
+        if cache["kernels"] is not None:
+            cache["kernels"][0](a, c_prev, h_next, c_next, cache["tanh_c"][t])
+            return
         H = h_next.shape[1]
         # i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of a  ==  s * tanh(s * a) + off
         a *= cache["s"]
@@ -199,11 +271,13 @@ class LSTMCell(Cell):
         np.multiply(o, tanh_c, out=h_next)
 
     def step_back(self, t, dh, dc, h_prev, c_prev, h_next, params, cache, dh_prev, dc_prev) -> None:
+        a, tanh_c, dA = cache["gates"][t], cache["tanh_c"][t], cache["dA"][t]
+        if cache["kernels"] is not None:
+            cache["kernels"][1](dh, dc, a, tanh_c, c_prev, dA, dc_prev)
+            np.matmul(dA, cache["W_hT"], out=dh_prev)
+            return
         H = h_prev.shape[1]
-        a = cache["gates"][t]
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        tanh_c = cache["tanh_c"][t]
-        dA = cache["dA"][t]
         di, df, dg, do = dA[:, :H], dA[:, H : 2 * H], dA[:, 2 * H : 3 * H], dA[:, 3 * H :]
         # h_next = o * tanh(c_next): do = dh tanh(c_next); dc_total = dc + dh o (1 - tanh(c_next)^2)
         np.multiply(dh, tanh_c, out=do)
@@ -246,12 +320,15 @@ class GRUCell(Cell):
         if reset not in ("after", "before"):
             raise ValueError(f"GRU reset must be 'after' (PyTorch) or 'before' (Cho et al.), got {reset!r}")
         self.reset = reset
+        if reset == "after":
+            self.kernel_names = ("gru_activate", "gru_step_back")
+            self.loop_kernel_names = ("gru_forward_loop", "gru_backward_loop")
 
     def extra_params(self, hidden_size, dtype):
         return {"b_hn": np.zeros(hidden_size, dtype=dtype)} if self.reset == "after" else {}
 
     def alloc(self, T, B, H, params, dtype):
-        cache = {"gates": np.empty((T, B, 3 * H), dtype=dtype)}  # r, z, n after activation
+        cache = {"gates": np.empty((T, B, 3 * H), dtype=dtype), "kernels": self.kernels(dtype)}  # r, z, n
         cache["hw"] = np.empty((B, 3 * H if self.reset == "after" else 2 * H), dtype=dtype)
         if self.reset == "after":
             cache["hn"] = np.empty((T, B, H), dtype=dtype)  # h_prev W_h^n + b_hn
@@ -272,12 +349,24 @@ class GRUCell(Cell):
             cache["W_h_nT"] = np.ascontiguousarray(cache["W_h_n"].T)
             cache["drh"] = np.empty((B, H), dtype=dtype)
 
+    def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
+        loops[0](steps.start, len(steps), steps.step, xw, params["W_h"], params["b_hn"], h_prev, h_out,
+                 cache["gates"], cache["hn"], cache["hw"])
+
+    def backward_loop(self, loops, steps, dy, h_prev, h_out, c_prev, params, cache, dhs, dcs, k, below):
+        return loops[1](steps.start, len(steps), steps.step, dy, cache["gates"], cache["hn"], h_prev,
+                        cache["W_hT"], cache["dA"], cache["dA_h"], dhs, cache["work2"], k, below)
+
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         H = h_prev.shape[1]
         a = cache["gates"][t]
         rz, n = a[:, : 2 * H], a[:, 2 * H :]
         r, z = a[:, :H], a[:, H : 2 * H]
         hw = cache["hw"]
+        if cache["kernels"] is not None:
+            np.matmul(h_prev, params["W_h"], out=hw)
+            cache["kernels"][0](xw_t, hw, params["b_hn"], a, cache["hn"][t], h_prev, h_next)
+            return
         if self.reset == "after":
             np.matmul(h_prev, params["W_h"], out=hw)
             np.add(xw_t[:, : 2 * H], hw[:, : 2 * H], out=rz)
@@ -301,9 +390,14 @@ class GRUCell(Cell):
 
     def step_back(self, t, dh, dc, h_prev, c_prev, h_next, params, cache, dh_prev, dc_prev) -> None:
         H = h_prev.shape[1]
-        a = cache["gates"][t]
+        a, dA = cache["gates"][t], cache["dA"][t]
+        if cache["kernels"] is not None:
+            dA_h, dh_direct = cache["dA_h"][t], cache["work2"]
+            cache["kernels"][1](dh, a, cache["hn"][t], h_prev, dA, dA_h, dh_direct)
+            np.matmul(dA_h, cache["W_hT"], out=dh_prev)
+            dh_prev += dh_direct
+            return
         r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-        dA = cache["dA"][t]
         dr, dz, dn = dA[:, :H], dA[:, H : 2 * H], dA[:, 2 * H :]
         work, work2 = cache["work"], cache["work2"]
         # h_next = n + z * (h_prev - n): dz = dh (h_prev - n), dn = dh (1 - z), direct dh_prev = dh z
@@ -334,13 +428,13 @@ class GRUCell(Cell):
         dh_prev += work2
 
     def hidden_grads(self, H_prev, params, grads, cache) -> None:
+        H, work = H_prev.shape[1], cache["dW_h_work"]
         if self.reset == "after":
             dA_h = cache["dA_h"].reshape(H_prev.shape[0], -1)
-            grads["W_h"] += H_prev.T @ dA_h
-            H = H_prev.shape[1]
+            add_product(grads["W_h"], H_prev.T, dA_h, work)
             grads["b_hn"] += dA_h[:, 2 * H :].sum(axis=0)
         else:
             dA = cache["dA"].reshape(H_prev.shape[0], -1)
-            H = H_prev.shape[1]
-            grads["W_h"][:, : 2 * H] += H_prev.T @ dA[:, : 2 * H]
-            grads["W_h"][:, 2 * H :] += cache["rh"].reshape(-1, H).T @ dA[:, 2 * H :]
+            dW_h = grads["W_h"]
+            add_product(dW_h[:, : 2 * H], H_prev.T, dA[:, : 2 * H], work[:, : 2 * H])
+            add_product(dW_h[:, 2 * H :], cache["rh"].reshape(-1, H).T, dA[:, 2 * H :], work[:, 2 * H :])

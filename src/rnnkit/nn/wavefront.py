@@ -48,14 +48,21 @@ def spans(T: int, n: int = 8) -> list[tuple[int, int]]:
     return [(t0, min(T, t0 + size)) for t0 in range(0, T, size)]
 
 
-def run(n_stages: int, n_spans: int, work: Callable[[int, int], None]) -> None:
+def run(n_stages: int, n_spans: int, work: Callable[[int, int], None],
+        start: Callable[[int], None] | None = None, finish: Callable[[int], None] | None = None) -> None:
     """Call ``work(k, j)`` for every stage ``k`` and span ``j``, in order of ``j`` within a stage,
-    stage ``k`` on its own thread, and ``(k, j)`` only after ``(k-1, j)`` has finished."""
+    stage ``k`` on its own thread, and ``(k, j)`` only after ``(k-1, j)`` has finished.
+
+    ``start(k)`` runs on stage k's thread before its first span, ``finish(k)`` after its last: the
+    next stage does not wait for either (set-up and weight gradients overlap the other stages).
+    """
     done = [[threading.Event() for _ in range(n_spans)] for _ in range(n_stages)]
     errors: list[BaseException] = []
 
     def stage(k: int) -> None:
         try:
+            if start is not None:
+                start(k)
             for j in range(n_spans):
                 if k:
                     done[k - 1][j].wait()
@@ -63,6 +70,8 @@ def run(n_stages: int, n_spans: int, work: Callable[[int, int], None]) -> None:
                     return
                 work(k, j)
                 done[k][j].set()
+            if finish is not None:
+                finish(k)
         except BaseException as exc:  # re-raised on the calling thread below
             errors.append(exc)
         finally:

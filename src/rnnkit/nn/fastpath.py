@@ -1,0 +1,34 @@
+"""Whether float32 steps run through the fused, compiled kernels (``kernels.py``) or through NumPy.
+
+Why: between its two matrix products a step runs ~10-20 NumPy ufunc calls over ``(B, H)`` blocks.
+Each call costs ~1 us to dispatch (at batch 1 that is most of the step) and a pass over memory, and
+NumPy's float32 ``tanh`` takes ~2.7 ns per element on this CPU (no AVX-512). One compiled loop per
+step does the same work in one pass with a vectorised ``tanh``.
+
+What made Numba vectorise the loops: ``error_model="numpy"`` (no division-by-zero branch), few
+distinct arrays per loop, and no call to libm's ``tanhf`` per element (``kernels.tanh32``). The NumPy
+equations in ``cells.py`` remain the reference: float64 always runs them, and float32 does when Numba
+is not installed or ``RNNKIT_NUMBA=0``; the tests compare the two paths.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+
+import numpy as np
+
+# False sends every cell down the NumPy path (the tests flip it to compare the two)
+ENABLED = os.environ.get("RNNKIT_NUMBA", "1") != "0" and find_spec("numba") is not None
+
+
+def active(dtype) -> bool:
+    """True when steps of this ``dtype`` run through the compiled kernels: float32, when enabled."""
+    return ENABLED and dtype == np.float32
+
+
+def get(name: str):
+    """The compiled kernel ``name`` from ``kernels.py`` (imports Numba on first use)."""
+    from . import kernels
+
+    return getattr(kernels, name)

@@ -1,0 +1,270 @@
+"""Fused float32 kernels for the cells' element-wise equations, compiled with Numba.
+
+Imported only through ``fastpath.get`` (so ``import rnnkit`` never loads Numba); the reasons, the
+rules that make Numba vectorise and the reference they are tested against are in ``fastpath.py``.
+``tanh32`` is the rational approximation that Eigen uses for float32 (``generic_fast_tanh_float`` in
+Eigen/src/Core/MathFunctionsImpl.h, its published coefficients): within 3.5e-7 of the exact value
+over the whole line (float32's spacing near 1 is 6e-8). Compiled code is cached on disk
+(``cache=True``): a second process loads it instead of compiling.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+f32 = np.float32
+
+
+def _jit(fn):
+    return numba.njit(fn, cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+def _jit_inline(fn):
+    return numba.njit(fn, inline="always", error_model="numpy")
+
+
+CLAMP = f32(7.90531110763549805)  # tanh(x) rounds to +-1 beyond this
+
+
+@_jit_inline
+def tanh32(x):
+    x = min(max(x, -CLAMP), CLAMP)
+    x2 = x * x
+    p = f32(-2.76076847742355e-16)
+    p = p * x2 + f32(2.00018790482477e-13)
+    p = p * x2 + f32(-8.60467152213735e-11)
+    p = p * x2 + f32(5.12229709037114e-08)
+    p = p * x2 + f32(1.48572235717979e-05)
+    p = p * x2 + f32(6.37261928875436e-04)
+    p = p * x2 + f32(4.89352455891786e-03)
+    q = f32(1.19825839466702e-06)
+    q = q * x2 + f32(1.18534705686654e-04)
+    q = q * x2 + f32(2.26843463243900e-03)
+    q = q * x2 + f32(4.89352518554385e-03)
+    return x * p / q
+
+
+HALF = f32(0.5)
+
+
+@_jit_inline
+def sigmoid32(x):
+    return HALF * tanh32(HALF * x) + HALF  # as in cells.sigmoid_: never overflows
+
+
+@_jit
+def lstm_activate(a, c_prev, h_next, c_next, tanh_c):
+    """``a (B, 4H)``: pre-activations in, gates ``i, f, g, o`` out; writes ``c_next, tanh_c, h_next``."""
+    B, H = h_next.shape
+    for b in range(B):
+        ab = a[b]
+        i, f, g, o = ab[:H], ab[H : 2 * H], ab[2 * H : 3 * H], ab[3 * H :]
+        for j in range(H):
+            i[j] = sigmoid32(i[j])
+        for j in range(H):
+            f[j] = sigmoid32(f[j])
+        for j in range(H):
+            g[j] = tanh32(g[j])
+        for j in range(H):
+            o[j] = sigmoid32(o[j])
+        cn, cp, tc, hn = c_next[b], c_prev[b], tanh_c[b], h_next[b]
+        for j in range(H):
+            c = f[j] * cp[j] + i[j] * g[j]
+            t = tanh32(c)
+            cn[j] = c
+            tc[j] = t
+            hn[j] = o[j] * t
+
+
+@_jit
+def lstm_step_back(dh, dc, a, tanh_c, c_prev, dA, dc_prev):
+    """The element-wise part of the LSTM's backward step: ``dA (B, 4H)`` and ``dc_prev``."""
+    B, H = dh.shape
+    one = f32(1)
+    for b in range(B):
+        ab, dAb = a[b], dA[b]
+        i, f, g, o = ab[:H], ab[H : 2 * H], ab[2 * H : 3 * H], ab[3 * H :]
+        di, df, dg, do = dAb[:H], dAb[H : 2 * H], dAb[2 * H : 3 * H], dAb[3 * H :]
+        dhb, dcb, tc, cp, dcp = dh[b], dc[b], tanh_c[b], c_prev[b], dc_prev[b]
+        for j in range(H):
+            t = tc[j]
+            d_c = dcb[j] + dhb[j] * o[j] * (one - t * t)
+            do[j] = dhb[j] * t * o[j] * (one - o[j])
+            di[j] = d_c * g[j] * i[j] * (one - i[j])
+            df[j] = d_c * cp[j] * f[j] * (one - f[j])
+            dg[j] = d_c * i[j] * (one - g[j] * g[j])
+            dcp[j] = d_c * f[j]
+
+
+@_jit
+def gru_activate(xw, hw, b_hn, a, hn, h_prev, h_next):
+    """GRU, reset after the product: ``hw = h_prev W_h (B, 3H)``; writes gates ``r, z, n`` into
+    ``a``, ``hn = hw_n + b_hn`` and ``h_next``."""
+    B, H = h_next.shape
+    for b in range(B):
+        xb, hb, ab = xw[b], hw[b], a[b]
+        rz, x_rz, h_rz = ab[: 2 * H], xb[: 2 * H], hb[: 2 * H]
+        for j in range(2 * H):
+            rz[j] = sigmoid32(x_rz[j] + h_rz[j])
+        r, z, n, x_n, h_n = ab[:H], ab[H : 2 * H], ab[2 * H :], xb[2 * H :], hb[2 * H :]
+        hnb, hp, ho = hn[b], h_prev[b], h_next[b]
+        for j in range(H):
+            u = h_n[j] + b_hn[j]
+            hnb[j] = u
+            n[j] = tanh32(x_n[j] + r[j] * u)
+        for j in range(H):
+            ho[j] = n[j] + z[j] * (hp[j] - n[j])
+
+
+@_jit
+def gru_step_back(dh, a, hn, h_prev, dA, dA_h, dh_direct):
+    """The element-wise part of the GRU's backward step (reset after the product): ``dA``, ``dA_h``
+    (the gradient as the product with ``W_h`` sees it) and ``dh_direct = dh * z``."""
+    B, H = dh.shape
+    one = f32(1)
+    for b in range(B):
+        ab, dAb, dAhb = a[b], dA[b], dA_h[b]
+        r, z, n = ab[:H], ab[H : 2 * H], ab[2 * H :]
+        dr, dz, dn = dAb[:H], dAb[H : 2 * H], dAb[2 * H :]
+        hnb, hp, g, dd = hn[b], h_prev[b], dh[b], dh_direct[b]
+        for j in range(H):
+            d_n = g[j] * (one - z[j]) * (one - n[j] * n[j])
+            dn[j] = d_n
+            dz[j] = g[j] * (hp[j] - n[j]) * z[j] * (one - z[j])
+            dr[j] = d_n * hnb[j] * r[j] * (one - r[j])
+            dd[j] = g[j] * z[j]
+        dAhb[: 2 * H] = dAb[: 2 * H]
+        dh_n = dAhb[2 * H :]
+        for j in range(H):
+            dh_n[j] = dn[j] * r[j]
+
+
+@_jit
+def tanh_(a, out):
+    """``out = tanh(a)`` over a 2-D block (the Elman RNN's activation)."""
+    for b in range(a.shape[0]):
+        ab, ob = a[b], out[b]
+        for j in range(a.shape[1]):
+            ob[j] = tanh32(ab[j])
+
+
+@_jit
+def tanh_back(dh, h_next, dA):
+    """``dA = dh * (1 - h_next^2)``, where ``h_next = tanh(a)``."""
+    one = f32(1)
+    for b in range(dh.shape[0]):
+        g, y, d = dh[b], h_next[b], dA[b]
+        for j in range(dh.shape[1]):
+            d[j] = g[j] * (one - y[j] * y[j])
+
+
+# ---- whole spans of time steps, for small products (the Python loop's round trips then dominate)
+# Steps run ``t = first + n * step`` for ``n < count``; ``prev[t]`` is the state step t reads and
+# ``out[t]`` the one it writes (views of the layer's ``(T+1, B, H)`` buffer). Backward loops take the
+# ping-pong state gradients ``dhs (2, B, H)`` (and ``dcs``) with the index ``k`` of the current one,
+# and return the index after the span; every 4th step flushes tiny values to zero as the NumPy loop does.
+
+
+@_jit_inline
+def _add_product(out, x, W):
+    """``out (B, N) += x (B, K) @ W (K, N)``: row by row, so the inner loop runs along ``W``'s rows."""
+    B, K = x.shape
+    for b in range(B):
+        ob, xb = out[b], x[b]
+        for k in range(K):
+            xk, row = xb[k], W[k]
+            for j in range(ob.shape[0]):
+                ob[j] += xk * row[j]
+
+
+@_jit_inline
+def _flush(a, below):
+    for b in range(a.shape[0]):
+        ab = a[b]
+        for j in range(a.shape[1]):
+            if abs(ab[j]) < below:
+                ab[j] = 0
+
+
+@_jit_inline
+def _add_into(out, x):
+    for b in range(out.shape[0]):
+        ob, xb = out[b], x[b]
+        for j in range(ob.shape[0]):
+            ob[j] += xb[j]
+
+
+@_jit
+def lstm_forward_loop(first, count, step, xw, W_h, h_prev, h_out, c_prev, c_out, gates, tanh_c):
+    for n in range(count):
+        t = first + n * step
+        a = gates[t]
+        a[:] = xw[t]
+        _add_product(a, h_prev[t], W_h)
+        lstm_activate(a, c_prev[t], h_out[t], c_out[t], tanh_c[t])
+
+
+@_jit
+def lstm_backward_loop(first, count, step, dy, gates, tanh_c, c_prev, W_hT, dA, dhs, dcs, k, below):
+    for n in range(count):
+        t = first + n * step
+        dh, dh_prev, dc, dc_prev = dhs[k], dhs[1 - k], dcs[k], dcs[1 - k]
+        _add_into(dh, dy[t])
+        lstm_step_back(dh, dc, gates[t], tanh_c[t], c_prev[t], dA[t], dc_prev)
+        dh_prev[:] = 0
+        _add_product(dh_prev, dA[t], W_hT)
+        if n % 4 == 3:
+            _flush(dh_prev, below)
+            _flush(dc_prev, below)
+        k = 1 - k
+    return k
+
+
+@_jit
+def gru_forward_loop(first, count, step, xw, W_h, b_hn, h_prev, h_out, gates, hn, hw):
+    for n in range(count):
+        t = first + n * step
+        hw[:] = 0
+        _add_product(hw, h_prev[t], W_h)
+        gru_activate(xw[t], hw, b_hn, gates[t], hn[t], h_prev[t], h_out[t])
+
+
+@_jit
+def gru_backward_loop(first, count, step, dy, gates, hn, h_prev, W_hT, dA, dA_h, dhs, dh_direct, k, below):
+    for n in range(count):
+        t = first + n * step
+        dh, dh_prev = dhs[k], dhs[1 - k]
+        _add_into(dh, dy[t])
+        gru_step_back(dh, gates[t], hn[t], h_prev[t], dA[t], dA_h[t], dh_direct)
+        dh_prev[:] = dh_direct
+        _add_product(dh_prev, dA_h[t], W_hT)
+        if n % 4 == 3:
+            _flush(dh_prev, below)
+        k = 1 - k
+    return k
+
+
+@_jit
+def rnn_forward_loop(first, count, step, xw, W_h, h_prev, h_out):
+    for n in range(count):
+        t = first + n * step
+        h = h_out[t]
+        h[:] = xw[t]
+        _add_product(h, h_prev[t], W_h)
+        tanh_(h, h)
+
+
+@_jit
+def rnn_backward_loop(first, count, step, dy, h_out, W_hT, dA, dhs, k, below):
+    for n in range(count):
+        t = first + n * step
+        dh, dh_prev = dhs[k], dhs[1 - k]
+        _add_into(dh, dy[t])
+        tanh_back(dh, h_out[t], dA[t])
+        dh_prev[:] = 0
+        _add_product(dh_prev, dA[t], W_hT)
+        if n % 4 == 3:
+            _flush(dh_prev, below)
+        k = 1 - k
+    return k

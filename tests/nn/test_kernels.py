@@ -1,0 +1,84 @@
+"""The fused float32 kernels (Numba, ``nn/kernels.py``) equal the NumPy equations they replace:
+through whole layers (forward, backward, every gradient; with lengths, resets and a carried state),
+through the stepper, and ``tanh32`` against float64 ``tanh`` over the whole line."""
+
+import numpy as np
+import pytest
+from _support import rel_err
+
+from rnnkit.nn import GRU, LSTM, RNN, fastpath
+from rnnkit.nn.stepper import Stepper
+
+pytest.importorskip("numba", reason="the fused kernels need Numba (pip install numba)")
+
+KINDS = {
+    "rnn-tanh": lambda I, H, **kw: RNN(I, H, **kw),
+    "lstm": lambda I, H, **kw: LSTM(I, H, **kw),
+    "gru": lambda I, H, **kw: GRU(I, H, **kw),
+}
+# (batch, time, input, hidden, layers, variable lengths, resets): the first runs the compiled span
+# loops (small products, plain spans); the others the per-step kernels inside the Python loop
+CONFIGS = [(1, 30, 5, 16, 1, False, False), (3, 5, 4, 300, 1, False, False), (4, 9, 3, 33, 2, True, False),
+           (3, 11, 4, 8, 2, False, True)]
+
+
+def run(make, dtype, config, kernels: bool, monkeypatch):
+    monkeypatch.setattr(fastpath, "ENABLED", kernels)
+    B, T, I, H, L, var_len, use_resets = config
+    r = np.random.default_rng(3)
+    layer = make(I, H, num_layers=L, dtype=dtype, rng=np.random.default_rng(0))
+    x, dy = r.standard_normal((B, T, I)).astype(dtype), r.standard_normal((B, T, H)).astype(dtype)
+    lengths = r.integers(1, T + 1, B) if var_len else None
+    resets = r.random((B, T)) < 0.25 if use_resets else None
+    y, final = layer.forward(x, lengths=lengths, resets=resets)
+    cache = layer.units[0][0]._cache  # the path under test really ran:
+    assert (cache["cell"]["kernels"] is not None) is kernels
+    assert (cache["loops"] is not None) is (kernels and config is CONFIGS[0])
+    dx, dstate0 = layer.backward(dy)
+    flat = lambda s: list(s) if isinstance(s, tuple) else [s]  # noqa: E731
+    return [y, dx, *flat(final), *flat(dstate0), *(g.copy() for g in layer.gradients())]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("config", CONFIGS, ids=[f"cfg{i}" for i in range(len(CONFIGS))])
+def test_kernels_equal_the_numpy_equations(kind, config, monkeypatch):
+    plain = run(KINDS[kind], np.float32, config, False, monkeypatch)
+    fused = run(KINDS[kind], np.float32, config, True, monkeypatch)
+    for want, got in zip(plain, fused):
+        assert rel_err(got, want) < 2e-6
+
+
+def test_float64_never_uses_the_kernels(monkeypatch):
+    monkeypatch.setattr(fastpath, "ENABLED", True)
+    layer = LSTM(3, 4, dtype=np.float64)
+    layer.forward(np.zeros((2, 5, 3)))
+    assert layer.units[0][0]._cache["cell"]["kernels"] is None
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_stepper_with_kernels_equals_the_numpy_stepper(kind, monkeypatch):
+    layer = KINDS[kind](5, 12, num_layers=2, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((20, 1, 5)).astype(np.float32)
+    outs = []
+    for kernels in (False, True):
+        monkeypatch.setattr(fastpath, "ENABLED", kernels)
+        stepper, state, hs = Stepper(layer, 1), None, []
+        state = (np.zeros((2, 1, 12), np.float32),) * 2 if kind == "lstm" else np.zeros((2, 1, 12), np.float32)
+        for x_t in x:
+            h, state = stepper.step(x_t, state)
+            hs.append(h.copy())
+        outs.append(np.stack(hs))
+    assert rel_err(outs[1], outs[0]) < 2e-6
+
+
+def test_tanh32_is_within_float32_rounding_of_tanh():
+    from rnnkit.nn import kernels
+
+    x = np.concatenate([np.linspace(-20, 20, 400_001), np.geomspace(1e-30, 20, 10_000)]).astype(np.float32)
+    x = np.concatenate([x, -x, [0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    got = np.empty_like(x)
+    kernels.tanh_(x[None], got[None])
+    want = np.tanh(x.astype(np.float64))
+    assert np.all(np.abs(got - want)[:-1] <= 4e-7 * np.maximum(np.abs(want[:-1]), 1e-38))
+    assert np.all(got[x == 0] == 0) and got[-3] == 1 and got[-2] == -1
+    assert np.isnan(got[-1])  # a diverged state stays visible
