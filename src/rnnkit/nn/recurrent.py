@@ -270,16 +270,27 @@ class RecurrentUnit(Layer):
             k = 1 - k
         c["parity"] = k
 
-    def end_backward(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """The weight gradients, one product each over the whole sequence (as spans, these narrower
-        products ran ~15% slower on LSTM shape (a)); returns ``dh0, dc0``."""
+    def weight_grad_jobs(self) -> list:
+        """The weight gradients as two independent jobs, one product each over the whole sequence
+        (as per-span products, narrower, they ran ~15% slower on LSTM shape (a)): ``W_x`` and ``b``,
+        then ``W_h`` (and the cell's own). A wavefront shares them out between its threads."""
         p, g, cell, c = self.params, self.grads, self.cell, self._cache
         x, cache = c["x"], c["cell"]
         T, B, I = x.shape
         dA = cache["dA"].reshape(T * B, -1)
-        add_product(g["W_x"], x.reshape(T * B, I).T, dA, c["dW_x_work"])
-        g["b"] += dA.sum(axis=0)
-        cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache)
+
+        def input_side() -> None:
+            add_product(g["W_x"], x.reshape(T * B, I).T, dA, c["dW_x_work"])
+            g["b"] += dA.sum(axis=0)
+
+        return [input_side, lambda: cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache)]
+
+    def end_backward(self, weight_grads: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Add the weight gradients (unless their jobs ran already); return ``dh0, dc0``."""
+        if weight_grads:
+            for job in self.weight_grad_jobs():
+                job()
+        c = self._cache
         k = c["parity"]
         dh0 = c["dh"][k].copy()
         dc0 = c["dc"][k].copy() if c["dc"] is not None else None
@@ -551,13 +562,22 @@ class Recurrent(Layer):
             if k and drop_masks[k - 1] is not None:
                 out *= drop_masks[k - 1][t0:t1]
 
-        def finish(s: int) -> None:  # the layer's weight gradients, while the layer below runs on
-            k = L - 1 - s
-            dh0[k], dc_k = units[k].end_backward()
-            if dc0 is not None:
-                dc0[k] = dc_k
+        jobs: list = []  # weight-gradient products, taken by whichever stage's thread is free
+
+        def finish(s: int) -> None:  # while the layers below still run their loops
+            jobs.extend(units[L - 1 - s].weight_grad_jobs())
+            while True:
+                try:
+                    job = jobs.pop(0)
+                except IndexError:
+                    return
+                job()
 
         wavefront.run(L, len(bounds), work, start, finish)
+        for k, unit in enumerate(units):
+            dh0[k], dc_k = unit.end_backward(weight_grads=False)
+            if dc0 is not None:
+                dc0[k] = dc_k
         return dx
 
 
