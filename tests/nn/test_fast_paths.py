@@ -77,11 +77,11 @@ def test_wavefront_matches_torch_float32(kind):
 
 def test_wavefront_is_the_default_for_large_stacks_only():
     r = np.random.default_rng(0)
-    big = LSTM(8, 128, num_layers=2, rng=r)  # 20 * 128 * 512 multiply-adds per step
+    big = LSTM(8, 256, num_layers=2, rng=r)  # 20 * 256 * 1024 multiply-adds per step
     big.forward(np.zeros((20, 3, 8), np.float32))
     assert big._cache["wavefront"] is wavefront.available()
-    small = LSTM(8, 4, num_layers=2, rng=r)
-    small.forward(np.zeros((2, 3, 8), np.float32))
+    small = LSTM(8, 200, num_layers=2, rng=r)  # shape (b): 20 * 200 * 800
+    small.forward(np.zeros((20, 3, 8), np.float32))
     assert small._cache["wavefront"] is False
 
 

@@ -42,12 +42,6 @@ def sigmoid_grad_(dy: np.ndarray, s: np.ndarray, work: np.ndarray) -> np.ndarray
     return dy
 
 
-def add_product(out: np.ndarray, a: np.ndarray, b: np.ndarray, work: np.ndarray) -> None:
-    """``out += a @ b`` through ``work`` (scratch of ``out``'s shape) instead of a fresh temporary."""
-    np.matmul(a, b, out=work)
-    out += work
-
-
 def tanh_grad_(dy: np.ndarray, t: np.ndarray, work: np.ndarray) -> np.ndarray:
     """``dy *= 1 - t^2 = (1 + t)(1 - t)`` in place, where ``t = tanh(a)``; ``work`` is scratch."""
     np.add(t, 1, out=work)
@@ -116,7 +110,6 @@ class Cell:
         cache["dA"] = np.empty((T, B, self.n_gates * H), dtype=dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
         cache["W_hT"] = np.ascontiguousarray(params["W_h"].T)
-        cache["dW_h_work"] = np.empty_like(params["W_h"])
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
@@ -134,7 +127,7 @@ class Cell:
     def hidden_grads(self, H_prev: np.ndarray, params, grads, cache) -> None:
         """Add ``dW_h`` (and cell-specific parameters) after the loop. ``H_prev (T*B, H)``."""
         dA = cache["dA"]
-        add_product(grads["W_h"], H_prev.T, dA.reshape(-1, dA.shape[-1]), cache["dW_h_work"])
+        grads["W_h"] += H_prev.T @ dA.reshape(-1, dA.shape[-1])
 
 
 class RNNCell(Cell):
@@ -428,13 +421,13 @@ class GRUCell(Cell):
         dh_prev += work2
 
     def hidden_grads(self, H_prev, params, grads, cache) -> None:
-        H, work = H_prev.shape[1], cache["dW_h_work"]
+        H = H_prev.shape[1]
         if self.reset == "after":
             dA_h = cache["dA_h"].reshape(H_prev.shape[0], -1)
-            add_product(grads["W_h"], H_prev.T, dA_h, work)
+            grads["W_h"] += H_prev.T @ dA_h
             grads["b_hn"] += dA_h[:, 2 * H :].sum(axis=0)
         else:
             dA = cache["dA"].reshape(H_prev.shape[0], -1)
             dW_h = grads["W_h"]
-            add_product(dW_h[:, : 2 * H], H_prev.T, dA[:, : 2 * H], work[:, : 2 * H])
-            add_product(dW_h[:, 2 * H :], cache["rh"].reshape(-1, H).T, dA[:, 2 * H :], work[:, 2 * H :])
+            dW_h[:, : 2 * H] += H_prev.T @ dA[:, : 2 * H]
+            dW_h[:, 2 * H :] += cache["rh"].reshape(-1, H).T @ dA[:, 2 * H :]

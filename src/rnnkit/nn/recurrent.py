@@ -23,7 +23,7 @@ import numpy as np
 
 from . import blas, wavefront
 from .base import Layer
-from .cells import Cell, GRUCell, LSTMCell, RNNCell, add_product
+from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
 
@@ -210,7 +210,6 @@ class RecurrentUnit(Layer):
             if dc_T is not None:
                 dc[0] = dc_T
         c.update(dy=dy, dh=dh, dc=dc, parity=0, W_xT=np.ascontiguousarray(self.params["W_x"].T),
-                 dW_x_work=np.empty_like(self.params["W_x"]),
                  flush_work=np.empty((B, H), dtype=dtype), flush_mask=np.empty((B, H), dtype=bool))
 
     def backward_span(self, t0: int, t1: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -280,7 +279,7 @@ class RecurrentUnit(Layer):
         dA = cache["dA"].reshape(T * B, -1)
 
         def input_side() -> None:
-            add_product(g["W_x"], x.reshape(T * B, I).T, dA, c["dW_x_work"])
+            g["W_x"] += x.reshape(T * B, I).T @ dA
             g["b"] += dA.sum(axis=0)
 
         return [input_side, lambda: cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache)]
@@ -294,7 +293,7 @@ class RecurrentUnit(Layer):
         k = c["parity"]
         dh0 = c["dh"][k].copy()
         dc0 = c["dc"][k].copy() if c["dc"] is not None else None
-        for key in ("dy", "dh", "dc", "W_xT", "dW_x_work", "flush_work", "flush_mask"):
+        for key in ("dy", "dh", "dc", "W_xT", "flush_work", "flush_mask"):
             del c[key]
         return dh0, dc0
 
