@@ -76,8 +76,8 @@ def test_tanh32_is_within_float32_rounding_of_tanh():
 
     x = np.concatenate([np.linspace(-20, 20, 400_001), np.geomspace(1e-30, 20, 10_000)]).astype(np.float32)
     x = np.concatenate([x, -x, [0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
-    got = np.empty_like(x)
-    kernels.tanh_(x[None], got[None])
+    got = x.copy()
+    kernels.tanh_(got[None])
     want = np.tanh(x.astype(np.float64))
     assert np.all(np.abs(got - want)[:-1] <= 4e-7 * np.maximum(np.abs(want[:-1]), 1e-38))
     assert np.all(got[x == 0] == 0) and got[-3] == 1 and got[-2] == -1

@@ -155,7 +155,9 @@ class RNNCell(Cell):
 
     def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
         if cache["kernels"] is not None:
-            cache["kernels"][0](a, h_next)
+            if a is not h_next:
+                np.copyto(h_next, a)
+            cache["kernels"][0](h_next)
         elif self.nonlinearity == "tanh":
             np.tanh(a, out=h_next)
         else:
