@@ -8,8 +8,10 @@ BIN    := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# the last line compiles the fused step kernels once, into Numba's on-disk cache (src/rnnkit/nn/__pycache__)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -c "from rnnkit.nn.fastpath import warm_up; warm_up()"
 	touch $@
 
 # torch==2.13.0 is the test oracle only (a CPU wheel on local disk); the library never imports it.

@@ -14,6 +14,10 @@ Shapes, for batch ``B``, hidden size ``H`` and ``G`` gates: ``xw_t (B, G*H)``, `
 workspaces instead of allocating: forward and backward of a step make no temporaries (the profile of
 the original showed a fresh ``(B, H)`` array per expression and a fresh ``dA @ W_h^T`` per step).
 ``step_back`` writes ``dh_prev, dc_prev`` into arrays the loop passes in (the loop ping-pongs two).
+
+The NumPy code here is the reference. In float32, where a cell names compiled kernels
+(``kernel_names``, ``loop_kernel_names``; see ``fastpath.py``), they replace its element-wise
+equations, or a whole span of steps; the tests hold the two paths equal.
 """
 
 from __future__ import annotations
