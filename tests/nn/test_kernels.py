@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _support import rel_err
 
-from rnnkit.nn import GRU, LSTM, RNN, fastpath
+from rnnkit.nn import GRU, LSTM, RNN, SoftmaxCrossEntropy, fastpath
 from rnnkit.nn.stepper import Stepper
 
 pytest.importorskip("numba", reason="the fused kernels need Numba (pip install numba)")
@@ -82,3 +82,34 @@ def test_tanh32_is_within_float32_rounding_of_tanh():
     assert np.all(np.abs(got - want)[:-1] <= 4e-7 * np.maximum(np.abs(want[:-1]), 1e-38))
     assert np.all(got[x == 0] == 0) and got[-3] == 1 and got[-2] == -1
     assert np.isnan(got[-1])  # a diverged state stays visible
+
+
+def test_softmax_cross_entropy_kernel_equals_numpy(monkeypatch):
+    r = np.random.default_rng(5)
+    logits = (r.standard_normal((6, 7, 300)) * 20).astype(np.float32)
+    logits[0, 0, :5] = -np.inf  # masked-out classes: exactly 0 probability
+    logits[1, 2, 7] = 1e4  # one dominant class
+    targets = r.integers(0, 300, (6, 7))
+    results = []
+    for kernels in (False, True):
+        monkeypatch.setattr(fastpath, "ENABLED", kernels)
+        loss_fn = SoftmaxCrossEntropy()
+        loss = loss_fn.forward(logits, targets)
+        results.append((loss, loss_fn.backward()))
+    (loss_np, grad_np), (loss_k, grad_k) = results
+    assert abs(loss_k - loss_np) <= 1e-6 * abs(loss_np)
+    assert rel_err(grad_k, grad_np) < 1e-6
+    assert np.all(grad_k[0, 0, :5] == 0)
+    logits[3, 3, 3] = np.nan  # a diverged model shows as a NaN loss, never as a finite one
+    assert np.isnan(SoftmaxCrossEntropy().forward(logits, targets))
+
+
+def test_softmax_exps_is_within_float32_rounding_of_exp():
+    from rnnkit.nn import kernels
+
+    x = np.concatenate([np.linspace(-87, 0, 300_001), -np.geomspace(1e-30, 87, 10_000)]).astype(np.float32)
+    z = x[None]
+    got = np.empty_like(z)
+    kernels.softmax_exps(z, np.zeros(1, np.float32), got, np.empty(z.shape[1], np.int32))
+    want = np.exp(x.astype(np.float64))
+    assert np.all(np.abs(got[0] - want) <= 2e-7 * want)

@@ -269,3 +269,42 @@ def rnn_backward_loop(first, count, step, dy, h_out, W_hT, dA, dhs, k, below):
             _flush(dh_prev, below)
         k = 1 - k
     return k
+
+
+# ---- softmax: the exponentials of a (N, V) block of logits, less each row's maximum
+LOG2E = f32(1.4426950408889634)
+LN2_HI, LN2_LO = f32(0.693359375), f32(-2.12194440e-4)  # ln 2 in two parts: kf * LN2_HI is exact
+EXP_FLOOR = f32(-87.0)  # exp below this is under float32's normal range: 0 here (NumPy: subnormal)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath={"contract"})
+def softmax_exps(z, z_max, out, bits):
+    """``out[i] = exp(z[i] - z_max[i])`` for each row of ``z (N, V)``; ``bits`` is int32 scratch
+    ``(V,)``. ``exp(x) = 2^k exp(r)`` with ``k = round(x / ln 2)``, ``|r| <= ln 2 / 2``, ``exp(r)`` by
+    its Taylor series to degree 7 (truncation 1.2e-8) and ``2^k`` made from its exponent bits: every
+    step vectorises, where NumPy's float32 ``exp`` takes 1.5 ns per element on this CPU. Within 1e-7
+    (relative) of the exact value; a NaN in a row makes its maximum, and so the loss, NaN."""
+    N, V = z.shape
+    scale = bits.view(np.float32)
+    one = f32(1)
+    for i in range(N):
+        zi, oi, m = z[i], out[i], z_max[i]
+        for j in range(V):
+            x = zi[j] - m
+            small = x < EXP_FLOOR  # False for NaN, which then runs through to the output
+            if small:
+                x = EXP_FLOOR
+            kf = np.floor(x * LOG2E + f32(0.5))
+            r = x - kf * LN2_HI - kf * LN2_LO
+            p = f32(1 / 5040)
+            p = p * r + f32(1 / 720)
+            p = p * r + f32(1 / 120)
+            p = p * r + f32(1 / 24)
+            p = p * r + f32(1 / 6)
+            p = p * r + f32(0.5)
+            p = p * r + one
+            p = p * r + one
+            oi[j] = f32(0) if small else p
+            bits[j] = (np.int32(kf) + 127) << 23
+        for j in range(V):
+            oi[j] *= scale[j]
