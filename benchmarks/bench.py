@@ -93,30 +93,27 @@ def _lm_batch(B, T, rng):
 
 
 def rnnkit_lm(B, T, H, L, rng, lr=1.0, max_norm=5.0):
-    """Embedding -> L-layer LSTM (state carried, truncated BPTT) -> Linear -> softmax CE -> clip -> SGD."""
+    """What ``rnnkit train`` runs per batch, with the library's own pieces: ``LanguageModel``
+    (embedding -> L-layer LSTM -> linear; the state carried, truncated BPTT), ``SoftmaxCrossEntropy``,
+    ``clip_grad_norm`` and ``SGD``."""
     import rnnkit
+    from rnnkit.models import LanguageModel, LMConfig
+    from rnnkit.optim import SGD, clip_grad_norm
 
-    emb = rnnkit.Embedding(VOCAB, H, init_scale=0.1, rng=rng)
-    lstm = rnnkit.LSTM(H, H, num_layers=L, rng=rng)
-    out = rnnkit.Linear(H, VOCAB, rng=rng)
+    model = LanguageModel(LMConfig(vocab_size=VOCAB, hidden_size=H, num_layers=L), rng=rng)
     loss_fn = rnnkit.SoftmaxCrossEntropy()
-    layers = (emb, lstm, out)
-    params = [(p, g) for layer in layers for _, p, g in layer.named_parameters()]
+    optimizer = SGD(model, lr=lr)
+    grads = [g for _, _, g in model.named_parameters()]
     inputs, targets = _lm_batch(B, T, rng)
     state = [None]
 
     def step():
-        for layer in layers:
-            layer.zero_grad()
-        y, state[0] = lstm.forward(emb.forward(inputs), state[0])
-        loss = loss_fn.forward(out.forward(y), targets)
-        dy = out.backward(loss_fn.backward())
-        emb.backward(lstm.backward(dy)[0])
-        # clip by global norm, then SGD: the few lines an optimiser would hold
-        norm = np.sqrt(sum(float(np.vdot(g, g)) for _, g in params))
-        scale = np.float32(lr * min(1.0, max_norm / (norm + 1e-6)))
-        for p, g in params:
-            p -= scale * g
+        model.zero_grad()
+        logits, state[0] = model.forward(inputs, state[0])
+        loss = loss_fn.forward(logits, targets)
+        model.backward(loss_fn.backward())
+        clip_grad_norm(grads, max_norm)
+        optimizer.step()
         return loss
 
     return step

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rnnkit.nn import fastpath
 from rnnkit.nn.base import Layer
 
 __all__ = [
@@ -34,6 +35,15 @@ __all__ = [
     "StepDecay",
     "ReduceOnPlateau",
 ]
+
+
+def _add_scaled(param: np.ndarray, a: float, d: np.ndarray) -> None:
+    """``param += a * d`` in place; one compiled pass for contiguous float32 arrays (NumPy's
+    ``param -= lr * d`` makes and fills a temporary the size of each parameter first)."""
+    if fastpath.active(param.dtype) and d.dtype == param.dtype and param.flags.c_contiguous and d.flags.c_contiguous:
+        fastpath.get("add_scaled")(param.reshape(-1), a, d.reshape(-1))
+    else:
+        param += a * d
 
 
 class _HasLR(Protocol):
@@ -179,7 +189,7 @@ class SGD(_Optimizer):
                     buf *= self.momentum
                     buf += d
                 d = buf
-            param -= self.lr * d
+            _add_scaled(param, -self.lr, d)
         self.step_count += 1
 
     def _active_slots(self) -> tuple[str, ...]:

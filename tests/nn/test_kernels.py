@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _support import rel_err
 
-from rnnkit.nn import GRU, LSTM, RNN, SoftmaxCrossEntropy, fastpath
+from rnnkit.nn import GRU, LSTM, RNN, Embedding, SoftmaxCrossEntropy, fastpath
 from rnnkit.nn.stepper import Stepper
 
 pytest.importorskip("numba", reason="the fused kernels need Numba (pip install numba)")
@@ -113,3 +113,34 @@ def test_softmax_exps_is_within_float32_rounding_of_exp():
     kernels.softmax_exps(z, np.zeros(1, np.float32), got, np.empty(z.shape[1], np.int32))
     want = np.exp(x.astype(np.float64))
     assert np.all(np.abs(got[0] - want) <= 2e-7 * want)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_update_kernel_equals_numpy(momentum, monkeypatch):
+    from rnnkit.optim import SGD
+
+    results = []
+    for kernels in (False, True):
+        monkeypatch.setattr(fastpath, "ENABLED", kernels)
+        layer = LSTM(3, 5, rng=np.random.default_rng(0))
+        opt = SGD(layer, lr=0.3, momentum=momentum)
+        for seed in range(3):
+            for _, _, g in layer.named_parameters():
+                g[...] = np.random.default_rng(seed).standard_normal(g.shape)
+            opt.step()
+        results.append([p.copy() for _, p, _ in layer.named_parameters()])
+    for plain, fused in zip(*results):
+        np.testing.assert_array_equal(fused, plain)  # y + (-lr) x rounds as y - lr x does
+
+
+def test_embedding_gradient_kernel_equals_numpy(monkeypatch):
+    ids = np.random.default_rng(0).integers(0, 7, (5, 9))  # repeated ids must add up
+    dy = np.random.default_rng(1).standard_normal((5, 9, 4)).astype(np.float32)
+    grads = []
+    for kernels in (False, True):
+        monkeypatch.setattr(fastpath, "ENABLED", kernels)
+        emb = Embedding(7, 4, rng=np.random.default_rng(0))
+        emb.forward(ids)
+        emb.backward(dy)
+        grads.append(emb.grads["W"].copy())
+    assert rel_err(grads[1], grads[0]) < 1e-6

@@ -35,12 +35,21 @@ def get(name: str):
 
 
 def warm_up() -> None:
-    """Compile every kernel once (~15 s; later processes load them from Numba's on-disk cache in
+    """Compile every kernel once (~20 s; later processes load them from Numba's on-disk cache in
     ~0.7 s): a tiny forward and backward of each cell, at batch 1 (the compiled span loops) and at
-    batch 128 (the per-step kernels). ``make install`` runs it."""
+    batch 128 (the per-step kernels), and of the embedding, the loss and SGD's update. ``make
+    install`` runs it."""
+    from .layers import Embedding
+    from .losses import SoftmaxCrossEntropy
     from .recurrent import GRU, LSTM, RNN
 
     for B in (1, 128):
         for layer in (RNN(8, 64), LSTM(8, 64), GRU(8, 64)):
             layer.forward(np.zeros((B, 3, 8), np.float32))
             layer.backward(np.zeros((B, 3, 64), np.float32))
+    embedding, loss = Embedding(5, 4), SoftmaxCrossEntropy()
+    embedding.forward(np.zeros((2, 3), np.int64))
+    embedding.backward(np.zeros((2, 3, 4), np.float32))
+    loss.forward(np.zeros((2, 3, 5), np.float32), np.zeros((2, 3), np.int64))
+    if active(np.dtype(np.float32)):
+        get("add_scaled")(np.zeros(3, np.float32), -0.1, np.zeros(3, np.float32))  # SGD's update

@@ -308,3 +308,23 @@ def softmax_exps(z, z_max, out, bits):
             bits[j] = (np.int32(kf) + 127) << 23
         for j in range(V):
             oi[j] *= scale[j]
+
+
+# ---- optimiser updates
+@_jit
+def add_scaled(y, a, x):
+    """``y += a * x`` over 1-D arrays, in place: SGD's update without a temporary the size of every
+    parameter (20M floats in the PTB medium model)."""
+    a = y.dtype.type(a)
+    for i in range(y.shape[0]):
+        y[i] += a * x[i]
+
+
+@_jit
+def add_rows(W, ids, dy):
+    """``W[ids[n]] += dy[n]`` for every ``n`` in turn (a repeated id adds up), as ``np.add.at`` does
+    at ~10x its speed: the embedding's gradient."""
+    for n in range(ids.shape[0]):
+        row, src = W[ids[n]], dy[n]
+        for j in range(row.shape[0]):
+            row[j] += src[j]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fastpath
 from .base import Layer
 from .checks import check_float_array, check_indices
 from .init import uniform
@@ -36,8 +37,12 @@ class Embedding(Layer):
         """Add ``dy (..., dim)`` into the looked-up rows of ``dW``; returns None (ids are discrete)."""
         if self._ids is None:
             raise RuntimeError("Embedding.backward() needs a forward() call first")
-        dim = self.params["W"].shape[1]
-        np.add.at(self.grads["W"], self._ids.reshape(-1), dy.reshape(-1, dim))
+        dW = self.grads["W"]
+        ids, dy = self._ids.reshape(-1), dy.reshape(-1, dW.shape[1])
+        if fastpath.active(dW.dtype) and dy.dtype == dW.dtype:
+            fastpath.get("add_rows")(dW, ids, dy)
+        else:
+            np.add.at(dW, ids, dy)
         return None
 
 
