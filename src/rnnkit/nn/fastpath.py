@@ -1,4 +1,4 @@
-"""Whether float32 steps run through the fused, compiled kernels (``kernels.py``) or through NumPy.
+"""Whether float32 work runs through the fused, compiled kernels (``kernels.py``) or through NumPy.
 
 Why: between its two matrix products a step runs ~10-20 NumPy ufunc calls over ``(B, H)`` blocks.
 Each call costs ~1 us to dispatch (at batch 1 that is most of the step) and a pass over memory, and

@@ -1,4 +1,6 @@
-"""Fused float32 kernels for the cells' element-wise equations, compiled with Numba.
+"""Fused float32 kernels, compiled with Numba: the cells' step equations (forward and backward),
+whole spans of steps where a step's product is small, and three passes of a language model's
+training step (the softmax's exponentials, the embedding's gradient, SGD's update).
 
 Imported only through ``fastpath.get`` (so ``import rnnkit`` never loads Numba); the reasons, the
 rules that make Numba vectorise and the reference they are tested against are in ``fastpath.py``.
