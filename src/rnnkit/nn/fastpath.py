@@ -8,7 +8,7 @@ step does the same work in one pass with a vectorised ``tanh``.
 What made Numba vectorise the loops (each found by timing): ``error_model="numpy"`` (no
 division-by-zero branch); no call to libm's ``tanhf`` or ``expf`` per element (``kernels.tanh32``,
 ``softmax_exps``); views that start at 0 rather than offset indices (``g = a[2H:3H]; g[j]``, not
-``a[2H + j]``: the LSTM's activation ran 4x faster); in-place work on one array rather than an output
+``a[2H + j]``: the LSTM's activation ran 2-4x faster); in-place work on one array rather than an output
 that may alias the input (the RNN's ``tanh``: 5 ns per element, then 0.65); few arrays per loop. The NumPy
 equations in ``cells.py`` remain the reference: float64 always runs them, and float32 does when Numba
 is not installed or ``RNNKIT_NUMBA=0``; the tests compare the two paths.
