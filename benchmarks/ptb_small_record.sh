@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Copy a finished PTB run's record into benchmarks/results/ptb-small/ (used by ptb_small.sh).
-#   bash benchmarks/ptb_small_record.sh RUN_DIR LOG WALL_SECONDS "COMMAND"
+#   bash benchmarks/ptb_small_record.sh RUN_DIR LOG WALL_SECONDS "COMMAND"     (OUT=dir to record elsewhere)
 set -euo pipefail
 RUN=$1 LOG=$2 WALL=$3 CMD=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$HERE/results/ptb-small
+OUT=${OUT:-$HERE/results/ptb-small}
 mkdir -p "$OUT"
 tr '\r' '\n' < "$LOG" | awk '/^epoch [0-9]+\/[0-9]+ \[/ { last = $0; next } { if (last != "") print last; last = ""; print }' > "$OUT/console.log"
 cp "$RUN/metrics.jsonl" "$RUN/curve.png" "$RUN/model.card.json" "$OUT/"
