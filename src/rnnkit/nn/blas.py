@@ -1,9 +1,10 @@
 """How many threads NumPy's BLAS uses, switched cheaply around the code that cares.
 
-Two places run better on one BLAS thread: the layers of a wavefront (``wavefront.py``), each on its
-own thread with its own products, and the time loop of a small batch, whose per-step products
-``(B, H) @ (H, G*H)`` OpenBLAS runs faster on one thread than on two (``recurrent.py``).
-``threadpoolctl`` finds the BLAS libraries; without it nothing is switched.
+The layers of a wavefront (``wavefront.py``) run on their own threads, each with its own products,
+so each wants a single-threaded BLAS. (A rule that also gave batches of up to 8 one thread was
+dropped: measured again on a quiet machine, two threads were faster at every batch from 1 to 8, in
+layers and in the streaming step.) ``threadpoolctl`` finds the BLAS libraries; without it nothing is
+switched.
 """
 
 from __future__ import annotations

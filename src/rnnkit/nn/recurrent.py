@@ -19,23 +19,13 @@ small (batch 1) a whole span runs as one compiled loop (``fastpath.py``, ``kerne
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 
-from . import blas, wavefront
+from . import wavefront
 from .base import Layer
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
-
-SMALL_BATCH = 8  # see _blas_for_batch
-
-
-def _blas_for_batch(B: int):
-    """One BLAS thread for the time loop of a small batch: its per-step products are then
-    matrix-vector-like, which OpenBLAS runs faster on one thread than on two."""
-    return blas.single_threaded() if B <= SMALL_BATCH else nullcontext()
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:
@@ -132,8 +122,7 @@ class RecurrentUnit(Layer):
             self.cell.forward_loop(c["loops"], steps, c["xw"], c["raw_h_prev"], c["h_out"], c["raw_c_prev"],
                                    c["c_out"], p, c["cell"])
         else:
-            with _blas_for_batch(B):
-                self._forward_steps(steps)
+            self._forward_steps(steps)
 
     def _forward_steps(self, steps: range) -> None:
         p, cell, c = self.params, self.cell, self._cache
@@ -228,8 +217,7 @@ class RecurrentUnit(Layer):
             c["parity"] = cell.backward_loop(c["loops"], steps, c["dy"], h_prev_seq, c["h_out"], c["c_prev_seq"],
                                              p, cache, c["dh"], c["dc"], c["parity"], flush_below)
         else:
-            with _blas_for_batch(c["dy"].shape[1]):
-                self._backward_steps(steps, flush_below)
+            self._backward_steps(steps, flush_below)
         # the span's input gradient, one product
         n, B, GH = cache["dA"][t0:t1].shape
         n_rows, I = n * B, c["x"].shape[2]

@@ -7,8 +7,8 @@ set-up once and then runs each step as the cell equations alone, in buffers it r
 
 For RNN and LSTM each layer's step is one product, ``[x_t, h_prev, 1] @ [W_x; W_h; b]``, and the
 cell's activations. At batch 1 the stacked weights are kept transposed, ``(G*H, I+H+1)``, so the
-product reads them row by row: OpenBLAS runs that matrix-vector form ~1.8x faster on two threads
-than on one (hidden 650), where the untransposed form gains nothing from the second thread. The GRU,
+product reads them row by row (on two threads ~15% faster than the untransposed form at hidden 650,
+and ~1.8x faster than on one thread). The GRU,
 whose reset gate acts on part of ``h_prev W_h``, steps with ``x_t W_x + b`` and the cell's ``step``.
 
 It reads the layer's weights when it is made: make it after training, and make a new one if the
@@ -17,12 +17,9 @@ weights change.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 
-from . import blas
-from .recurrent import SMALL_BATCH, Recurrent
+from .recurrent import Recurrent
 
 
 class Stepper:
@@ -48,13 +45,8 @@ class Stepper:
         self.turn = 0
         if self.cell.single_product:
             self._init_single_product(batch, dtype)
-            self.blas_threads = nullcontext
         else:
             self.xw = [np.empty((batch, u.params["W_x"].shape[1]), dtype=dtype) for u in self.units]
-            # the GRU's products are (batch, H) @ (H, 3H): one thread runs them faster for small batches
-            # and large W_h; below ~1M weights the switch (~10 us) costs more than it saves
-            big = max(u.params["W_h"].size for u in self.units) >= 1 << 20
-            self.blas_threads = blas.single_threaded if batch <= SMALL_BATCH and big else nullcontext
 
     def _init_single_product(self, batch: int, dtype) -> None:
         """Per layer: ``xh (batch, I+H+1)``, the stacked input ``[x_t, h_prev, 1]``, and the stacked
@@ -75,11 +67,10 @@ class Stepper:
         nxt = 1 - self.turn
         h_next = self.h[nxt]
         c_next = self.c[nxt] if self.c is not None else None
-        with self.blas_threads():
-            if self.cell.single_product:
-                self._step_single_product(x_t, h_prev, c_prev, h_next, c_next)
-            else:
-                self._step_cell(x_t, h_prev, c_prev, h_next, c_next)
+        if self.cell.single_product:
+            self._step_single_product(x_t, h_prev, c_prev, h_next, c_next)
+        else:
+            self._step_cell(x_t, h_prev, c_prev, h_next, c_next)
         self.turn = nxt
         return h_next[-1], ((h_next, c_next) if c_next is not None else h_next)
 
