@@ -6,9 +6,10 @@
 
 Method: every row's contestants are warmed up, then timed round-robin — repeat r times every
 contestant of every row once, rotating the order within a row each round, each run after a short
-sleep so the other library's spinning threads have parked — and the median is reported. rnnkit's BLAS and torch get the same number of threads (``--threads``, default: all
-cores). The "limit" column is the row's matrix-product FLOPs divided by the best float32 product
-rate measured in this run (2048^3), i.e. the time a perfect implementation would need.
+sleep so the other library's spinning threads have parked — and the median is reported. rnnkit's
+BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
+column is the row's matrix-product FLOPs divided by the best float32 product rate measured in this
+run (2048^3, before and after the rows), i.e. the time a perfect implementation would need.
 Writes ``benchmarks/results/latest.json`` and ``latest.md``.
 """
 

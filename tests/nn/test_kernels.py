@@ -1,6 +1,7 @@
 """The fused float32 kernels (Numba, ``nn/kernels.py``) equal the NumPy equations they replace:
 through whole layers (forward, backward, every gradient; with lengths, resets and a carried state),
-through the stepper, and ``tanh32`` against float64 ``tanh`` over the whole line."""
+through the stepper, in the softmax, SGD and the embedding; ``tanh32`` and the softmax's ``exp``
+against float64 over the whole line. Each comparison also checks that the kernel really ran."""
 
 import numpy as np
 import pytest
@@ -8,8 +9,6 @@ from _support import rel_err
 
 from rnnkit.nn import GRU, LSTM, RNN, Embedding, SoftmaxCrossEntropy, fastpath
 from rnnkit.nn.stepper import Stepper
-
-pytest.importorskip("numba", reason="the fused kernels need Numba (pip install numba)")
 
 KINDS = {
     "rnn-tanh": lambda I, H, **kw: RNN(I, H, **kw),
@@ -22,6 +21,18 @@ CONFIGS = [(1, 30, 5, 16, 1, False, False), (3, 5, 4, 300, 1, False, False), (4,
            (3, 11, 4, 8, 2, False, True)]
 
 
+def fetched_kernels(monkeypatch) -> list[str]:
+    """The names of the kernels the code under test asks ``fastpath`` for, from here on."""
+    names, get = [], fastpath.get
+
+    def recording_get(name):
+        names.append(name)
+        return get(name)
+
+    monkeypatch.setattr(fastpath, "get", recording_get)
+    return names
+
+
 def run(make, dtype, config, kernels: bool, monkeypatch):
     monkeypatch.setattr(fastpath, "ENABLED", kernels)
     B, T, I, H, L, var_len, use_resets = config
@@ -30,11 +41,15 @@ def run(make, dtype, config, kernels: bool, monkeypatch):
     x, dy = r.standard_normal((B, T, I)).astype(dtype), r.standard_normal((B, T, H)).astype(dtype)
     lengths = r.integers(1, T + 1, B) if var_len else None
     resets = r.random((B, T)) < 0.25 if use_resets else None
-    y, final = layer.forward(x, lengths=lengths, resets=resets)
+    n_state = 2 if isinstance(layer, LSTM) else 1
+    pack = (lambda s: tuple(s) if n_state == 2 else s[0])  # noqa: E731
+    state0 = pack([r.standard_normal((L, B, H)).astype(dtype) for _ in range(n_state)])
+    dstate = pack([r.standard_normal((L, B, H)).astype(dtype) for _ in range(n_state)])
+    y, final = layer.forward(x, state0, lengths=lengths, resets=resets)
     cache = layer.units[0][0]._cache  # the path under test really ran:
     assert (cache["cell"]["kernels"] is not None) is kernels
     assert (cache["loops"] is not None) is (kernels and config is CONFIGS[0])
-    dx, dstate0 = layer.backward(dy)
+    dx, dstate0 = layer.backward(dy, dstate)
     flat = lambda s: list(s) if isinstance(s, tuple) else [s]  # noqa: E731
     return [y, dx, *flat(final), *flat(dstate0), *(g.copy() for g in layer.gradients())]
 
@@ -62,7 +77,8 @@ def test_stepper_with_kernels_equals_the_numpy_stepper(kind, monkeypatch):
     outs = []
     for kernels in (False, True):
         monkeypatch.setattr(fastpath, "ENABLED", kernels)
-        stepper, state, hs = Stepper(layer, 1), None, []
+        stepper, hs = Stepper(layer, 1), []
+        assert (stepper.caches[0]["kernels"] is not None) is kernels  # the path under test really ran
         state = (np.zeros((2, 1, 12), np.float32),) * 2 if kind == "lstm" else np.zeros((2, 1, 12), np.float32)
         for x_t in x:
             h, state = stepper.step(x_t, state)
@@ -90,13 +106,14 @@ def test_softmax_cross_entropy_kernel_equals_numpy(monkeypatch):
     logits[0, 0, :5] = -np.inf  # masked-out classes: exactly 0 probability
     logits[1, 2, 7] = 1e4  # one dominant class
     targets = r.integers(0, 300, (6, 7))
-    results = []
+    results, fetched = [], fetched_kernels(monkeypatch)
     for kernels in (False, True):
         monkeypatch.setattr(fastpath, "ENABLED", kernels)
         loss_fn = SoftmaxCrossEntropy()
         loss = loss_fn.forward(logits, targets)
         results.append((loss, loss_fn.backward()))
     (loss_np, grad_np), (loss_k, grad_k) = results
+    assert fetched == ["softmax_exps"]
     assert abs(loss_k - loss_np) <= 1e-6 * abs(loss_np)
     assert rel_err(grad_k, grad_np) < 1e-6
     assert np.all(grad_k[0, 0, :5] == 0)
@@ -119,7 +136,7 @@ def test_softmax_exps_is_within_float32_rounding_of_exp():
 def test_sgd_update_kernel_equals_numpy(momentum, monkeypatch):
     from rnnkit.optim import SGD
 
-    results = []
+    results, fetched = [], fetched_kernels(monkeypatch)
     for kernels in (False, True):
         monkeypatch.setattr(fastpath, "ENABLED", kernels)
         layer = LSTM(3, 5, rng=np.random.default_rng(0))
@@ -129,6 +146,7 @@ def test_sgd_update_kernel_equals_numpy(momentum, monkeypatch):
                 g[...] = np.random.default_rng(seed).standard_normal(g.shape)
             opt.step()
         results.append([p.copy() for _, p, _ in layer.named_parameters()])
+    assert fetched.count("add_scaled") == 3 * 3  # every parameter, every step, with kernels only
     for plain, fused in zip(*results):
         np.testing.assert_array_equal(fused, plain)  # y + (-lr) x rounds as y - lr x does
 
@@ -136,11 +154,12 @@ def test_sgd_update_kernel_equals_numpy(momentum, monkeypatch):
 def test_embedding_gradient_kernel_equals_numpy(monkeypatch):
     ids = np.random.default_rng(0).integers(0, 7, (5, 9))  # repeated ids must add up
     dy = np.random.default_rng(1).standard_normal((5, 9, 4)).astype(np.float32)
-    grads = []
+    grads, fetched = [], fetched_kernels(monkeypatch)
     for kernels in (False, True):
         monkeypatch.setattr(fastpath, "ENABLED", kernels)
         emb = Embedding(7, 4, rng=np.random.default_rng(0))
         emb.forward(ids)
         emb.backward(dy)
         grads.append(emb.grads["W"].copy())
+    assert fetched == ["add_rows"]
     assert rel_err(grads[1], grads[0]) < 1e-6

@@ -358,14 +358,13 @@ class GRUCell(Cell):
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         H = h_prev.shape[1]
-        a = cache["gates"][t]
-        rz, n = a[:, : 2 * H], a[:, 2 * H :]
-        r, z = a[:, :H], a[:, H : 2 * H]
-        hw = cache["hw"]
-        if cache["kernels"] is not None:
+        a, hw = cache["gates"][t], cache["hw"]
+        if cache["kernels"] is not None:  # reset="after" only
             np.matmul(h_prev, params["W_h"], out=hw)
             cache["kernels"][0](xw_t, hw, params["b_hn"], a, cache["hn"][t], h_prev, h_next)
             return
+        rz, n = a[:, : 2 * H], a[:, 2 * H :]
+        r, z = a[:, :H], a[:, H : 2 * H]
         if self.reset == "after":
             np.matmul(h_prev, params["W_h"], out=hw)
             np.add(xw_t[:, : 2 * H], hw[:, : 2 * H], out=rz)

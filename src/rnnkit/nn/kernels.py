@@ -312,7 +312,7 @@ def softmax_exps(z, z_max, out, bits):
             oi[j] *= scale[j]
 
 
-# ---- optimiser updates
+# ---- a training step's gradient and update passes
 @_jit
 def add_scaled(y, a, x):
     """``y += a * x`` over 1-D arrays, in place: SGD's update without a temporary the size of every

@@ -219,10 +219,10 @@ class RecurrentUnit(Layer):
         else:
             self._backward_steps(steps, flush_below)
         # the span's input gradient, one product
-        n, B, GH = cache["dA"][t0:t1].shape
-        n_rows, I = n * B, c["x"].shape[2]
-        dA = cache["dA"][t0:t1].reshape(n_rows, GH)
-        dx = np.matmul(dA, c["W_xT"], out=None if out is None else out.reshape(n_rows, I))
+        dA = cache["dA"][t0:t1]
+        n, B, GH = dA.shape
+        I = c["x"].shape[2]
+        dx = np.matmul(dA.reshape(n * B, GH), c["W_xT"], out=None if out is None else out.reshape(n * B, I))
         return dx.reshape(n, B, I)
 
     def _backward_steps(self, steps: range, flush_below: float) -> None:
