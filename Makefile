@@ -8,8 +8,9 @@ BIN    := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# the last line compiles the fused step kernels once, into Numba's on-disk cache (src/rnnkit/nn/__pycache__)
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# installing builds the one C extension (src/rnnkit/nn/_packed.c; optional: without a C compiler NumPy
+# runs those products); the last line compiles the fused step kernels once, into Numba's on-disk cache
+$(VENV)/.installed: pyproject.toml setup.py src/rnnkit/nn/_packed.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	$(BIN)/python -c "from rnnkit.nn.fastpath import warm_up; warm_up()"
 	touch $@
@@ -42,4 +43,5 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache src/*.egg-info
+	rm -rf $(VENV) .pytest_cache src/*.egg-info build
+	find src -name "*.so" -delete

@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import fastpath
+from .packed import Product
 
 
 def sigmoid_(a: np.ndarray) -> np.ndarray:
@@ -103,17 +104,22 @@ class Cell:
         """Parameters beyond ``W_x, W_h, b`` (PyTorch-form GRU: ``b_hn``)."""
         return {}
 
-    def alloc(self, T: int, B: int, H: int, params: dict, dtype) -> dict[str, np.ndarray]:
-        """Per-sequence buffers the forward pass fills (what backward needs) and its workspaces."""
-        return {}
+    def alloc(self, T: int, B: int, H: int, params: dict, dtype, packed: bool = False) -> dict:
+        """Per-sequence buffers the forward pass fills (what backward needs), its workspaces, and
+        ``times_W_h``, the step's product ``h_prev @ W_h`` (``packed``: through ``packed.py``'s
+        single-threaded kernel, for a layer on a wavefront's thread; else NumPy's BLAS)."""
+        return {"times_W_h": Product(params["W_h"], packed)}
 
-    def alloc_backward(self, T: int, B: int, H: int, params: dict, cache: dict, dtype) -> None:
+    def alloc_backward(self, T: int, B: int, H: int, params: dict, cache: dict, dtype,
+                       packed: bool = False) -> None:
         """Buffers only backward needs, made when it starts (so inference never pays for them):
-        ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and ``W_hT``, a contiguous
-        transpose — BLAS runs ``dA @ W_h.T`` markedly slower with a transposed view as right operand."""
+        ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and the product
+        ``times_W_hT``: ``dA @ W_h^T``, packed, or by NumPy through ``W_hT``, a contiguous transpose
+        (BLAS runs ``dA @ W_h.T`` markedly slower with a transposed view as right operand)."""
         cache["dA"] = np.empty((T, B, self.n_gates * H), dtype=dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
-        cache["W_hT"] = np.ascontiguousarray(params["W_h"].T)
+        cache["times_W_hT"] = Product(params["W_h"].T, packed)
+        cache["W_hT"] = cache["times_W_hT"].W  # the compiled span loops' operand (never packed)
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
@@ -149,12 +155,11 @@ class RNNCell(Cell):
             self.kernel_names = ("tanh_", "tanh_back")
             self.loop_kernel_names = ("rnn_forward_loop", "rnn_backward_loop")
 
-    def alloc(self, T, B, H, params, dtype):
-        return {"kernels": self.kernels(dtype)}
+    def alloc(self, T, B, H, params, dtype, packed=False):
+        return {**super().alloc(T, B, H, params, dtype, packed), "kernels": self.kernels(dtype)}
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
-        np.matmul(h_prev, params["W_h"], out=h_next)
-        h_next += xw_t
+        cache["times_W_h"](h_prev, h_next, add=xw_t)
         self.activate(t, h_next, c_prev, h_next, c_next, cache)
 
     def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
@@ -183,7 +188,7 @@ class RNNCell(Cell):
             tanh_grad_(dA, h_next, cache["work"])
         else:
             np.multiply(dh, h_next > 0, out=dA)
-        np.matmul(dA, cache["W_hT"], out=dh_prev)
+        cache["times_W_hT"](dA, dh_prev)
 
 
 class LSTMCell(Cell):
@@ -222,23 +227,23 @@ class LSTMCell(Cell):
             v.setflags(write=False)
         return s, off, lo
 
-    def alloc(self, T, B, H, params, dtype):
+    def alloc(self, T, B, H, params, dtype, packed=False):
         s, off, lo = self.gate_vectors(H, np.dtype(dtype))
         return {
+            **super().alloc(T, B, H, params, dtype, packed),
             "gates": np.empty((T, B, 4 * H), dtype=dtype),  # i, f, g, o after activation
             "tanh_c": np.empty((T, B, H), dtype=dtype),
             "s": s, "off": off, "lo": lo, "kernels": self.kernels(dtype),
         }
 
-    def alloc_backward(self, T, B, H, params, cache, dtype):
-        super().alloc_backward(T, B, H, params, cache, dtype)
+    def alloc_backward(self, T, B, H, params, cache, dtype, packed=False):
+        super().alloc_backward(T, B, H, params, cache, dtype, packed)
         cache["dc_total"] = np.empty((B, H), dtype=dtype)
         cache["work4"] = np.empty((B, 4 * H), dtype=dtype)
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         a = cache["gates"][t]
-        np.matmul(h_prev, params["W_h"], out=a)
-        a += xw_t
+        cache["times_W_h"](h_prev, a, add=xw_t)
         self.activate(t, a, c_prev, h_next, c_next, cache)
 
     def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
@@ -273,7 +278,7 @@ class LSTMCell(Cell):
         a, tanh_c, dA = cache["gates"][t], cache["tanh_c"][t], cache["dA"][t]
         if cache["kernels"] is not None:
             cache["kernels"][1](dh, dc, a, tanh_c, c_prev, dA, dc_prev)
-            np.matmul(dA, cache["W_hT"], out=dh_prev)
+            cache["times_W_hT"](dA, dh_prev)
             return
         H = h_prev.shape[1]
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
@@ -295,7 +300,7 @@ class LSTMCell(Cell):
         dA *= work4
         np.subtract(1, a, out=work4)
         dA *= work4
-        np.matmul(dA, cache["W_hT"], out=dh_prev)
+        cache["times_W_hT"](dA, dh_prev)
 
 
 class GRUCell(Cell):
@@ -326,26 +331,30 @@ class GRUCell(Cell):
     def extra_params(self, hidden_size, dtype):
         return {"b_hn": np.zeros(hidden_size, dtype=dtype)} if self.reset == "after" else {}
 
-    def alloc(self, T, B, H, params, dtype):
+    def alloc(self, T, B, H, params, dtype, packed=False):
         cache = {"gates": np.empty((T, B, 3 * H), dtype=dtype), "kernels": self.kernels(dtype)}  # r, z, n
         cache["hw"] = np.empty((B, 3 * H if self.reset == "after" else 2 * H), dtype=dtype)
+        W_h = params["W_h"]
         if self.reset == "after":
+            cache["times_W_h"] = Product(W_h, packed)
             cache["hn"] = np.empty((T, B, H), dtype=dtype)  # h_prev W_h^n + b_hn
         else:
-            W_h = params["W_h"]
-            cache["W_h_rz"] = W_h[:, : 2 * H].copy()
-            cache["W_h_n"] = W_h[:, 2 * H :].copy()
+            cache["times_W_h_rz"] = Product(W_h[:, : 2 * H], packed)
+            cache["times_W_h_n"] = Product(W_h[:, 2 * H :], packed)
             cache["rh"] = np.empty((T, B, H), dtype=dtype)  # r * h_prev
         return cache
 
-    def alloc_backward(self, T, B, H, params, cache, dtype):
-        super().alloc_backward(T, B, H, params, cache, dtype)
+    def alloc_backward(self, T, B, H, params, cache, dtype, packed=False):
         cache["work2"] = np.empty((B, H), dtype=dtype)
         if self.reset == "after":
+            super().alloc_backward(T, B, H, params, cache, dtype, packed)
             cache["dA_h"] = np.empty((T, B, 3 * H), dtype=dtype)  # dA as seen by W_h
         else:
-            cache["W_h_rzT"] = np.ascontiguousarray(cache["W_h_rz"].T)
-            cache["W_h_nT"] = np.ascontiguousarray(cache["W_h_n"].T)
+            cache["dA"] = np.empty((T, B, 3 * H), dtype=dtype)
+            cache["work"] = np.empty((B, H), dtype=dtype)
+            W_h = params["W_h"]
+            cache["times_W_h_rzT"] = Product(W_h[:, : 2 * H].T, packed)
+            cache["times_W_h_nT"] = Product(W_h[:, 2 * H :].T, packed)
             cache["drh"] = np.empty((B, H), dtype=dtype)
 
     def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
@@ -360,25 +369,25 @@ class GRUCell(Cell):
         H = h_prev.shape[1]
         a, hw = cache["gates"][t], cache["hw"]
         if cache["kernels"] is not None:  # reset="after" only
-            np.matmul(h_prev, params["W_h"], out=hw)
+            cache["times_W_h"](h_prev, hw)
             cache["kernels"][0](xw_t, hw, params["b_hn"], a, cache["hn"][t], h_prev, h_next)
             return
         rz, n = a[:, : 2 * H], a[:, 2 * H :]
         r, z = a[:, :H], a[:, H : 2 * H]
         if self.reset == "after":
-            np.matmul(h_prev, params["W_h"], out=hw)
+            cache["times_W_h"](h_prev, hw)
             np.add(xw_t[:, : 2 * H], hw[:, : 2 * H], out=rz)
             sigmoid_(rz)
             hn = cache["hn"][t]
             np.add(hw[:, 2 * H :], params["b_hn"], out=hn)
             np.multiply(r, hn, out=n)
         else:
-            np.matmul(h_prev, cache["W_h_rz"], out=hw)
+            cache["times_W_h_rz"](h_prev, hw)
             np.add(xw_t[:, : 2 * H], hw, out=rz)
             sigmoid_(rz)
             rh = cache["rh"][t]
             np.multiply(r, h_prev, out=rh)
-            np.matmul(rh, cache["W_h_n"], out=n)
+            cache["times_W_h_n"](rh, n)
         n += xw_t[:, 2 * H :]
         np.tanh(n, out=n)
         # h_next = (1 - z) * n + z * h_prev = n + z * (h_prev - n)
@@ -392,7 +401,7 @@ class GRUCell(Cell):
         if cache["kernels"] is not None:
             dA_h, dh_direct = cache["dA_h"][t], cache["work2"]
             cache["kernels"][1](dh, a, cache["hn"][t], h_prev, dA, dA_h, dh_direct)
-            np.matmul(dA_h, cache["W_hT"], out=dh_prev)
+            cache["times_W_hT"](dA_h, dh_prev)
             dh_prev += dh_direct
             return
         r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
@@ -412,14 +421,14 @@ class GRUCell(Cell):
             dA_h = cache["dA_h"][t]
             dA_h[:, : 2 * H] = dA[:, : 2 * H]
             np.multiply(dn, r, out=dA_h[:, 2 * H :])
-            np.matmul(dA_h, cache["W_hT"], out=dh_prev)
+            cache["times_W_hT"](dA_h, dh_prev)
         else:
             # n = tanh(xw_n + (r * h_prev) W_h^n): drh = dn W_h^n^T; dr = drh h_prev; dh_prev += drh r
             drh = cache["drh"]
-            np.matmul(dn, cache["W_h_nT"], out=drh)
+            cache["times_W_h_nT"](dn, drh)
             np.multiply(drh, h_prev, out=dr)
             sigmoid_grad_(dr, r, work)
-            np.matmul(dA[:, : 2 * H], cache["W_h_rzT"], out=dh_prev)
+            cache["times_W_h_rzT"](dA[:, : 2 * H], dh_prev)
             drh *= r
             dh_prev += drh
         np.multiply(dh, z, out=work2)

@@ -82,12 +82,16 @@ class RecurrentUnit(Layer):
         self.forward_span(0, x.shape[0])
         return self.end_forward()
 
-    def begin_forward(self, x, h0, c0, mask, resets) -> None:
+    def begin_forward(self, x, h0, c0, mask, resets, packed: bool = False) -> None:
         """Allocate the per-sequence buffers. ``x (T, B, I)`` may still be filling up: span ``[t0, t1)``
-        reads only ``x[t0:t1]``, when it runs."""
+        reads only ``x[t0:t1]``, when it runs. ``packed``: the steps' products run through the
+        single-threaded packed kernel (``packed.py``), for a unit on a wavefront's thread."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
-        cache = self.cell.alloc(T, B, H, self.params, dtype)
+        # the compiled span loops run plain spans only: no lengths, no resets
+        loops = self.cell.loop_kernels(B, H, dtype) if mask is None and resets is None else None
+        packed = packed and loops is None  # a compiled loop does its own products
+        cache = self.cell.alloc(T, B, H, self.params, dtype, packed)
         h_buf = np.empty((T + 1, B, H), dtype=dtype)
         h_buf[-1 if self.reverse else 0] = h0
         c_buf = None
@@ -101,9 +105,7 @@ class RecurrentUnit(Layer):
         h_prev_seq, h_out = self._views(h_buf)
         c_prev_seq, c_out = self._views(c_buf) if c_buf is not None else (None, None)
         # h_prev_seq: the states the steps actually read (after resets); raw_h_prev: the buffer's view
-        # the compiled span loops run plain spans only: no lengths, no resets
-        loops = self.cell.loop_kernels(B, H, dtype) if mask is None and resets is None else None
-        self._cache = dict(cell=cache, loops=loops, x=x,
+        self._cache = dict(cell=cache, loops=loops, packed=packed, x=x,
                            xw=np.empty((T, B, self.params["W_h"].shape[1]), dtype=dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
                            h_prev_seq=h_in if resets is not None else h_prev_seq,
@@ -190,7 +192,7 @@ class RecurrentUnit(Layer):
         c = self._cache
         T, B, I = c["x"].shape
         H, dtype = self.hidden_size, c["x"].dtype
-        self.cell.alloc_backward(T, B, H, self.params, c["cell"], dtype)
+        self.cell.alloc_backward(T, B, H, self.params, c["cell"], dtype, c["packed"])
         # dh, dc ping-pong between two buffers: step_back reads one and writes the other
         dh = np.zeros((2, B, H), dtype=dtype)
         if dh_T is not None:
@@ -449,7 +451,8 @@ class Recurrent(Layer):
         drop_masks = [self._drop_mask((T, B, H)) if self._dropping(k) else None for k in range(L)]
         inputs = [inp] + [np.empty((T, B, H), dtype=self.dtype) for _ in range(L - 1)]  # (T, B, ·)
         for k, unit in enumerate(units):
-            unit.begin_forward(inputs[k], h0[k], c0[k] if c0 is not None else None, mask, resets)
+            unit.begin_forward(inputs[k], h0[k], c0[k] if c0 is not None else None, mask, resets,
+                               packed=True)
         bounds = wavefront.spans(T)
 
         def work(k: int, j: int) -> None:

@@ -1,0 +1,182 @@
+"""The packed-operand product kernel (``nn/_packed.c`` through ``nn/packed.py``) equals NumPy's product:
+alone, over tile and block edges, transposed and strided operands, with an addend; and inside whole
+layers, where a stack's wavefront runs its steps' products through it: forward, backward and every
+gradient against the NumPy path (with lengths, resets and a carried state) and against PyTorch."""
+
+import platform
+
+import numpy as np
+import pytest
+import torch
+from _support import rel_err, to_numpy_state_dict
+
+from rnnkit import grads_to_torch_state_dict, load_torch_state_dict
+from rnnkit.nn import GRU, LSTM, RNN, packed, wavefront
+from rnnkit.nn.packed import PackedMatrix, Product
+
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def test_kernel_is_built_and_used_on_x86():
+    """CI's x86-64 machines build the extension at install; if this fails, the fast path is gone."""
+    if not X86:
+        pytest.skip("the packed kernel is x86-64 (AVX2, FMA) only; elsewhere NumPy runs the products")
+    assert packed.ENABLED, "rnnkit.nn._packed was not built or not loaded: reinstall with a C compiler"
+
+
+needs_kernel = pytest.mark.skipif(not packed.ENABLED, reason="packed kernel not available on this machine")
+
+
+# (M, K, N): micro-tiles are 5 rows x 16 columns and W is blocked by 384 rows, so these cover one
+# partial tile, exact tiles, a ragged last panel, one and several K-blocks, and a single row
+SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 385, 33), (21, 800, 37), (2, 1000, 70)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_matmul_equals_numpy(M, K, N):
+    r = np.random.default_rng(M * 1000 + K)
+    W = r.standard_normal((K, N)).astype(np.float32)
+    a = r.standard_normal((M, K)).astype(np.float32)
+    add = r.standard_normal((M, N)).astype(np.float32)
+    expected = a.astype(np.float64) @ W.astype(np.float64)
+    out = np.full((M, N), np.nan, np.float32)
+    P = PackedMatrix(W)
+    assert rel_err(P.matmul(a, out), expected) < 1e-5
+    assert rel_err(P.matmul(a, out, add), expected + add) < 1e-5
+    np.copyto(out, add)
+    assert rel_err(P.matmul(a, out, out), expected + add) < 1e-5  # the addend may be the output
+
+
+@needs_kernel
+def test_transposed_and_strided_operands():
+    """A transpose is packed from the untransposed array, and row-strided views (a gate block's
+    columns) serve as ``a``, ``out`` and ``add``."""
+    r = np.random.default_rng(5)
+    W_h = r.standard_normal((30, 120)).astype(np.float32)
+    dA = r.standard_normal((9, 120)).astype(np.float32)
+    out = np.zeros((9, 50), np.float32)
+    PackedMatrix(W_h.T).matmul(dA, out[:, 10:40])
+    assert rel_err(out[:, 10:40], dA.astype(np.float64) @ W_h.T.astype(np.float64)) < 1e-5
+    assert not out[:, :10].any() and not out[:, 40:].any()  # nothing written outside the view
+    W_rz = W_h[:, :80]  # a column block of W_h: strided rows
+    block = dA[:, :30]  # strided rows as the left operand
+    got = PackedMatrix(W_rz).matmul(block, np.empty((9, 80), np.float32), add=dA[:, 40:120])
+    assert rel_err(got, block.astype(np.float64) @ W_rz + dA[:, 40:120]) < 1e-5
+
+
+@needs_kernel
+def test_nan_propagates():
+    W = np.ones((8, 20), np.float32)
+    a = np.ones((6, 8), np.float32)
+    a[4, 3] = np.nan
+    out = PackedMatrix(W).matmul(a, np.empty((6, 20), np.float32))
+    assert np.isnan(out[4]).all() and np.isfinite(np.delete(out, 4, axis=0)).all()
+
+
+@needs_kernel
+def test_bad_operands_are_refused():
+    P = PackedMatrix(np.ones((4, 6), np.float32))
+    with pytest.raises(ValueError, match=r"expected a as float32 \(2, 4\)"):
+        P.matmul(np.ones((2, 5), np.float32), np.empty((2, 6), np.float32))
+    with pytest.raises(ValueError, match="expected out as float32"):
+        P.matmul(np.ones((2, 4), np.float32), np.empty((2, 6), np.float64))
+    with pytest.raises(ValueError, match="contiguous rows"):
+        P.matmul(np.ones((4, 2), np.float32).T, np.empty((2, 6), np.float32))
+    with pytest.raises(TypeError, match="2-d float32"):
+        PackedMatrix(np.ones((4, 6)))
+
+
+def test_product_falls_back_to_numpy():
+    """float64, or ``packed=False``, runs through NumPy: same values, nothing packed."""
+    r = np.random.default_rng(2)
+    W, a = r.standard_normal((7, 9)), r.standard_normal((3, 7))
+    for product in (Product(W, packed=True), Product(W.astype(np.float32), packed=False)):
+        assert product.packed is None
+        out = np.empty((3, 9), product.W.dtype)
+        assert rel_err(product(a.astype(product.W.dtype), out, add=out * 0 + 1), a @ W + 1) < 1e-5
+
+
+# sizes where a step's product is too big for the compiled span loops (B*G*H^2 > Cell.LOOP_WORK),
+# so that the per-step products run through the packed kernel on the wavefront's threads
+KINDS = {
+    "rnn": lambda I, H, **kw: RNN(I, H, **kw),
+    "lstm": lambda I, H, **kw: LSTM(I, H, **kw),
+    "gru": lambda I, H, **kw: GRU(I, H, **kw),
+    "gru-before": lambda I, H, **kw: GRU(I, H, reset="before", **kw),
+}
+
+
+def run(layer, x, dy, lengths, resets, state):
+    y, final = layer.forward(x, state, lengths=lengths, resets=resets)
+    dx, dstate0 = layer.backward(dy)
+    flat = lambda s: list(s) if isinstance(s, tuple) else [s]  # noqa: E731
+    return [y, dx, *flat(final), *flat(dstate0), *(g.copy() for g in layer.gradients())]
+
+
+def packed_products_ran(layer) -> bool:
+    caches = [row[0]._cache["cell"] for row in layer.units]
+    return all(p.packed is not None for c in caches for key, p in c.items() if key.startswith("times_"))
+
+
+@needs_kernel
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("extras", ["plain", "lengths+state", "resets"])
+def test_wavefront_with_packed_products_equals_numpy_path(kind, extras, monkeypatch):
+    if not wavefront.available():
+        pytest.skip("no wavefront on this machine (one core, or RNNKIT_WAVEFRONT=0)")
+    B, T, I, H, L = 20, 9, 16, 128, 2
+    r = np.random.default_rng(11)
+    x = r.standard_normal((B, T, I)).astype(np.float32)
+    dy = r.standard_normal((B, T, H)).astype(np.float32)
+    lengths = r.integers(1, T + 1, B) if extras == "lengths+state" else None
+    resets = r.random((B, T)) < 0.25 if extras == "resets" else None
+    state = None
+    if extras == "lengths+state":
+        h0 = r.standard_normal((L, B, H)).astype(np.float32)
+        state = (h0, h0 * 0.5) if kind == "lstm" else h0
+    results = []
+    for use_packed in (False, True):
+        monkeypatch.setattr(packed, "ENABLED", use_packed)
+        layer = KINDS[kind](I, H, num_layers=L, rng=np.random.default_rng(0))
+        layer.use_wavefront = True
+        results.append(run(layer, x, dy, lengths, resets, state))
+        assert layer._cache["wavefront"] and packed_products_ran(layer) is use_packed
+    for plain, fast in zip(*results):
+        assert rel_err(fast, plain) < 2e-5
+
+
+@needs_kernel
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_packed_path_matches_torch_float32(kind):
+    if not wavefront.available():
+        pytest.skip("no wavefront on this machine (one core, or RNNKIT_WAVEFRONT=0)")
+    B, T, I, H, L = 20, 7, 12, 128, 2
+    ours = KINDS[kind](I, H, num_layers=L, rng=np.random.default_rng(0))
+    ours.use_wavefront = True
+    theirs = getattr(torch.nn, kind.upper())(I, H, num_layers=L, batch_first=True)
+    load_torch_state_dict(ours, to_numpy_state_dict(theirs))
+    r = np.random.default_rng(1)
+    x, dy = r.standard_normal((B, T, I)).astype(np.float32), r.standard_normal((B, T, H)).astype(np.float32)
+    h0 = r.standard_normal((L, B, H)).astype(np.float32)
+    state = (h0, -h0) if kind == "lstm" else h0
+    dstate = (h0 * 0.5, h0 * 0.25) if kind == "lstm" else h0 * 0.5
+    y, final = ours.forward(x, state)
+    dx, dstate0 = ours.backward(dy, dstate)
+    assert packed_products_ran(ours)
+    xt = torch.tensor(x, requires_grad=True)
+    st = tuple(torch.tensor(s, requires_grad=True) for s in state) if kind == "lstm" else torch.tensor(
+        state, requires_grad=True)
+    yt, final_t = theirs(xt, st)
+    finals_t = final_t if kind == "lstm" else (final_t,)
+    dst = dstate if kind == "lstm" else (dstate,)
+    torch.autograd.backward([yt, *finals_t], [torch.tensor(dy), *(torch.tensor(d) for d in dst)])
+    assert rel_err(y, yt.detach().numpy()) < 1e-5
+    assert rel_err(dx, xt.grad.numpy()) < 1e-5
+    ours_d0 = dstate0 if kind == "lstm" else (dstate0,)
+    theirs_d0 = tuple(s.grad.numpy() for s in st) if kind == "lstm" else (st.grad.numpy(),)
+    for got, want in zip(ours_d0, theirs_d0):
+        assert rel_err(got, want) < 1e-5
+    expected = {k: v.grad.numpy() for k, v in theirs.named_parameters()}
+    for name, grad in grads_to_torch_state_dict(ours).items():
+        assert rel_err(grad, expected[name]) < 1e-5, name
