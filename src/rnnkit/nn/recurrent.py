@@ -14,7 +14,9 @@ buffers. A unit processes time in spans (``forward_span``/``backward_span``), so
 unidirectional layers can run as a two-thread wavefront (``wavefront.py``); a single layer, a
 bidirectional stack, or ``use_wavefront = False`` runs layer by layer, over one span ``[0, T)``.
 In float32 a step's element-wise equations run as compiled kernels, and where a step's product is
-small (batch 1) a whole span runs as one compiled loop (``fastpath.py``, ``kernels.py``).
+small (batch 1) a whole span runs as one compiled loop (``fastpath.py``, ``kernels.py``). On a
+wavefront's threads the steps' products run through a kernel that packs ``W_h`` once per sequence
+(``packed.py``).
 """
 
 from __future__ import annotations
