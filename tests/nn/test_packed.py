@@ -85,6 +85,8 @@ def test_bad_operands_are_refused():
         P.matmul(np.ones((4, 2), np.float32).T, np.empty((2, 6), np.float32))
     with pytest.raises(TypeError, match="2-d float32"):
         PackedMatrix(np.ones((4, 6)))
+    with pytest.raises(ValueError, match="non-empty"):
+        PackedMatrix(np.ones((0, 6), np.float32))
 
 
 def test_product_falls_back_to_numpy():

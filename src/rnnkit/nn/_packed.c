@@ -94,10 +94,11 @@ TARGET static void tile(long kc, const float* Ap, const float* Wp, float* C, lon
     }
 }
 
-/* Columns [16*p0, 16*p1) of C = A @ W (+ D), as rnnkit_packed_matmul below */
-TARGET static int panel_range(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
-                              long ldc, const float* D, long ldd, long p0, long p1) {
-    long tiles = (M + MR - 1) / MR;
+/* C (M x N, row stride ldc) = A (M x K, row stride lda) @ W, packed by rnnkit_pack, + D (M x N, row
+ * stride ldd) unless D is NULL; D may be C itself. 0, or -1 if out of memory. */
+TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
+                                long ldc, const float* D, long ldd) {
+    long tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
     float* Ap = malloc(sizeof(float) * tiles * MR * (K < KC ? K : KC));
     if (!Ap) return -1;
     for (long k0 = 0; k0 < K; k0 += KC) {
@@ -111,7 +112,7 @@ TARGET static int panel_range(long M, long N, long K, const float* A, long lda, 
                 else
                     for (long k = 0; k < kc; k++) dst[k * MR] = 0.0f;
             }
-        for (long p = p0; p < p1; p++) {
+        for (long p = 0; p < panels; p++) {
             long j0 = p * NR, w = N - j0 < NR ? N - j0 : NR;
             const float* wp = Wp + p * K * NR + k0 * NR;
             for (long t = 0; t < tiles; t++) {
@@ -123,13 +124,6 @@ TARGET static int panel_range(long M, long N, long K, const float* A, long lda, 
     }
     free(Ap);
     return 0;
-}
-
-/* C (M x N, row stride ldc) = A (M x K, row stride lda) @ W, packed by rnnkit_pack, + D (M x N, row
- * stride ldd) unless D is NULL; D may be C itself. 0, or -1 if out of memory. */
-TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
-                                long ldc, const float* D, long ldd) {
-    return panel_range(M, N, K, A, lda, Wp, C, ldc, D, ldd, 0, (N + NR - 1) / NR);
 }
 
 int rnnkit_packed_supported(void) {

@@ -1,15 +1,15 @@
 """Products with a fixed right operand, ``a @ W``, through a kernel that packs ``W`` once (``_packed.c``).
 
 Why: the serial step of a recurrent layer is a narrow product, ``h_prev (B, H) @ W_h (H, G*H)`` forward
-and ``dA (B, G*H) @ W_h^T`` backward, with the same ``W_h`` at every step. A BLAS call packs both
+and ``dA (B, G*H) @ W_h^T`` backward, with the same ``W_h`` at every step. A BLAS call packs its
 operands into its own layout on every call; for LSTM shape (a), ``(20, 650) @ (650, 2600)``, re-packing
-``W_h`` is 6.8 MB of memory traffic per step next to 34M multiply-adds. Packed once per sequence, one
-core ran that product at 70-95 GFLOP/s where OpenBLAS on one thread ran 47-70 (medians and best of 180
-interleaved calls, ``benchmarks/README.md``).
+``W_h`` is 6.8 MB of memory traffic per step next to 34M multiply-adds. Packed once per sequence, the
+steps' products ran 1.04-1.19x OpenBLAS's rate on one thread, and whole stacks in shape (a) 3-9%
+faster (``benchmarks/packed_ab.py``).
 
 The kernel is single-threaded: it serves the wavefront (``wavefront.py``), whose layers run on one core
-each. Float32 only, x86-64 with AVX2 and FMA; elsewhere, or where the extension was not built (no C
-compiler at install), or with ``RNNKIT_PACKED=0``, ``product`` returns the NumPy equivalent and the
+each. Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C
+compiler at install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the
 results differ only in the rounding of the sums. The tests compare the two.
 """
 
@@ -54,6 +54,8 @@ class PackedMatrix:
     def __init__(self, W: np.ndarray) -> None:
         if W.dtype != np.float32 or W.ndim != 2:
             raise TypeError(f"PackedMatrix expected a 2-d float32 array, got {W.dtype.name} of shape {W.shape}")
+        if W.size == 0:
+            raise ValueError(f"PackedMatrix expected a non-empty matrix, got shape {W.shape}")
         self.shape = W.shape
         K, N = W.shape
         size = _lib.rnnkit_packed_size(K, N)
@@ -73,6 +75,8 @@ class PackedMatrix:
             if x is not None and (x.dtype != np.float32 or x.shape != (M, cols) or x.strides[1] != 4):
                 raise ValueError(f"packed matmul expected {name} as float32 ({M}, {cols}) with contiguous "
                                  f"rows, got {x.dtype.name} {x.shape} strides {x.strides}")
+        if M == 0:
+            return out
         status = _lib.rnnkit_packed_matmul(M, N, K, a.ctypes.data, a.strides[0] // 4, self.data.ctypes.data,
                                            out.ctypes.data, out.strides[0] // 4,
                                            None if add is None else add.ctypes.data,

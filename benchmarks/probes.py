@@ -1,0 +1,161 @@
+"""Probes behind the "what is left" notes in benchmarks/README.md: where shape (a)'s time goes.
+
+    python benchmarks/probes.py trace       # LSTM (a) wavefront: per-span timeline and busy time per thread
+    python benchmarks/probes.py spin        # LSTM (a) backward after a pause, a 1-thread and a 2-thread product
+    python benchmarks/probes.py timeout     # OPENBLAS_THREAD_TIMEOUT=4 against the default, alternating processes
+
+Each prints its measurements (medians over the repeats); nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def lstm_a(layers: int = 2):
+    from rnnkit.nn import LSTM
+
+    rng = np.random.default_rng(0)
+    model = LSTM(650, 650, num_layers=layers, rng=rng)
+    x = rng.standard_normal((20, 35, 650), dtype=np.float32)
+    dy = rng.standard_normal((20, 35, 650), dtype=np.float32)
+    return model, x, dy
+
+
+def trace(repeats: int) -> None:
+    from rnnkit.nn import wavefront
+
+    log: list[tuple] = []
+    plain_run = wavefront.run
+
+    def timed(fn, kind):
+        def wrapped(*args):
+            t0 = time.perf_counter()
+            fn(*args)
+            log.append((kind, args, t0, time.perf_counter()))
+        return wrapped
+
+    def traced_run(n_stages, n_spans, work, start=None, finish=None):
+        plain_run(n_stages, n_spans, timed(work, "span"), start and timed(start, "start"),
+                  finish and timed(finish, "finish"))
+
+    wavefront.run = traced_run
+    model, x, dy = lstm_a()
+    for _ in range(3):
+        model.forward(x)
+        model.backward(dy)
+    rows = []
+    for _ in range(repeats):
+        log.clear()
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        model.forward(x)
+        t1 = time.perf_counter()
+        model.backward(dy)
+        t2, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        busy = sum(e[3] - e[2] for e in log)
+        rows.append((t1 - t0, t2 - t1, cpu, busy))
+    fwd, bwd, cpu, busy = np.median(np.array(rows), axis=0)
+    print(f"LSTM (a) forward {fwd * 1e3:.1f} ms, backward {bwd * 1e3:.1f} ms; process CPU {cpu * 1e3:.0f} ms of "
+          f"{2 * (fwd + bwd) * 1e3:.0f} core-ms; time inside spans, starts and finishes {busy * 1e3:.0f} ms")
+    print("last repeat, per thread (stage), ms from the forward call:")
+    for kind, args, a, b in sorted(log, key=lambda e: e[2]):
+        print(f"  {kind:6s} {args}  {(a - t0) * 1e3:7.1f} -> {(b - t0) * 1e3:7.1f}")
+
+
+def spin(repeats: int) -> None:
+    from rnnkit.nn.blas import single_threaded
+
+    model, x, dy = lstm_a()
+    rng = np.random.default_rng(1)
+    h, W = rng.standard_normal((700, 650), dtype=np.float32), rng.standard_normal((650, 10000), dtype=np.float32)
+
+    def two_threads():
+        h @ W
+
+    def one_thread():
+        with single_threaded():
+            h @ W
+
+    cases = {"after a pause": lambda: None, "after a 1-thread product": one_thread,
+             "after a 2-thread product": two_threads}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for r in range(repeats + 1):
+        for name, before in cases.items():
+            model.forward(x)
+            time.sleep(0.3)
+            before()
+            t0 = time.perf_counter()
+            model.backward(dy)
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    for name, v in times.items():
+        print(f"LSTM (a) backward {name}: {np.median(v) * 1e3:.1f} ms")
+
+
+def timeout(repeats: int) -> None:
+    for r in range(repeats):
+        for value in (None, "4"):
+            env = dict(os.environ)
+            env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+            if value:
+                env["OPENBLAS_THREAD_TIMEOUT"] = value
+            out = subprocess.run([sys.executable, __file__, "_timeout-child"], env=env, capture_output=True,
+                                 text=True, check=True).stdout.strip()
+            print(f"OPENBLAS_THREAD_TIMEOUT={value or 'default'}: {out}", flush=True)
+
+
+def timeout_child() -> None:
+    sys.path.insert(0, HERE)
+    import bench
+    from rnnkit.nn import RNN
+
+    parts = []
+    for shape, (B, T, H, L) in {"a": (20, 35, 650, 2), "b": (20, 20, 200, 2)}.items():
+        step = bench.rnnkit_lm(B, T, H, L, np.random.default_rng(0))
+        for _ in range(3):
+            step()
+        ts = []
+        for _ in range(8):
+            time.sleep(0.1)
+            t0 = time.perf_counter()
+            step()
+            ts.append(time.perf_counter() - t0)
+        parts.append(f"LM step ({shape}) {B * T / np.median(ts):.0f} tokens/s")
+    for shape, (B, T, H, L) in {"b": (20, 20, 200, 2), "c": (64, 100, 256, 1)}.items():
+        rng = np.random.default_rng(0)
+        layer = RNN(H, H, num_layers=L, rng=rng)
+        x, dy = rng.standard_normal((B, T, H), dtype=np.float32), rng.standard_normal((B, T, H), dtype=np.float32)
+        ts = []
+        for i in range(11):
+            time.sleep(0.05)
+            t0 = time.perf_counter()
+            layer.forward(x)
+            layer.backward(dy)
+            if i:
+                ts.append(time.perf_counter() - t0)
+        parts.append(f"RNN ({shape}) {np.median(ts) * 1e3:.1f} ms")
+    print(", ".join(parts))
+
+
+def main() -> None:
+    if sys.argv[1:] == ["_timeout-child"]:
+        return timeout_child()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("probe", choices=["trace", "spin", "timeout"])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    {"trace": trace, "spin": spin, "timeout": timeout}[args.probe](args.repeats)
+
+
+if __name__ == "__main__":
+    main()
