@@ -5,9 +5,10 @@
 
 1. The steps' products alone, on one thread (as a wavefront's layer runs them): GFLOP/s of the packed
    kernel and of NumPy's BLAS, alternating call by call; median and best.
-2. Whole stacks in shape (a) (B20 T35 H650, 2 layers, forward + backward, on the wavefront) with the
-   kernel on and off (``packed.ENABLED``), alternating run by run; medians, and how often the packed
-   run of a pair was the faster.
+2. Whole layers, forward + backward, with the kernel on and off (``packed.ENABLED``), alternating
+   run by run; medians, and how often the packed run of a pair was the faster: shapes (a) (a stack on
+   the wavefront) and (b) (layer by layer), and one layer of (a)'s size; the last two run their spans
+   as compiled loops that call the kernel.
 """
 
 from __future__ import annotations
@@ -47,28 +48,33 @@ def product_rates(calls: int) -> list[str]:
     return rows
 
 
+STACKS = {"(a) B20 T35 H650 L2": (20, 35, 650, 2), "(b) B20 T20 H200 L2": (20, 20, 200, 2),
+          "B20 T35 H650, 1 layer": (20, 35, 650, 1)}
+
+
 def stacks(repeats: int) -> list[str]:
-    rng = np.random.default_rng(0)
-    rows = ["| shape (a), 2 layers, fwd+bwd | packed kernel | BLAS | ratio of medians | packed faster in |",
+    rows = ["| fwd+bwd | packed kernel | without | ratio of medians | packed faster in |",
             "|---|---:|---:|---:|---:|"]
-    for name, cls in (("LSTM", LSTM), ("GRU", GRU), ("RNN", RNN)):
-        layer = cls(650, 650, num_layers=2, rng=rng)
-        x = rng.standard_normal((20, 35, 650), dtype=np.float32)
-        dy = rng.standard_normal((20, 35, 650), dtype=np.float32)
-        times: dict[bool, list[float]] = {True: [], False: []}
-        for r in range(repeats + 1):  # round 0 warms up
-            for flag in ((True, False) if r % 2 else (False, True)):
-                packed.ENABLED = flag
-                time.sleep(0.1)
-                t0 = time.perf_counter()
-                layer.forward(x)
-                layer.backward(dy)
-                if r:
-                    times[flag].append(time.perf_counter() - t0)
-        packed.ENABLED = True
-        on, off = np.array(times[True]), np.array(times[False])
-        rows.append(f"| {name} | {np.median(on) * 1e3:.1f} ms | {np.median(off) * 1e3:.1f} ms | "
-                    f"{np.median(on) / np.median(off):.3f} | {np.mean(on < off) * 100:.0f}% of {len(on)} pairs |")
+    for shape, (B, T, H, L) in STACKS.items():
+        for name, cls in (("LSTM", LSTM), ("GRU", GRU), ("RNN", RNN)):
+            rng = np.random.default_rng(0)
+            layer = cls(H, H, num_layers=L, rng=rng)
+            x = rng.standard_normal((B, T, H), dtype=np.float32)
+            dy = rng.standard_normal((B, T, H), dtype=np.float32)
+            times: dict[bool, list[float]] = {True: [], False: []}
+            for r in range(repeats + 1):  # round 0 warms up
+                for flag in ((True, False) if r % 2 else (False, True)):
+                    packed.ENABLED = flag
+                    time.sleep(0.05)
+                    t0 = time.perf_counter()
+                    layer.forward(x)
+                    layer.backward(dy)
+                    if r:
+                        times[flag].append(time.perf_counter() - t0)
+            packed.ENABLED = True
+            on, off = np.array(times[True]), np.array(times[False])
+            rows.append(f"| {name} {shape} | {np.median(on) * 1e3:.1f} ms | {np.median(off) * 1e3:.1f} ms | "
+                        f"{np.median(on) / np.median(off):.3f} | {np.mean(on < off) * 100:.0f}% of {len(on)} pairs |")
     return rows
 
 

@@ -1,7 +1,8 @@
 """The packed-operand product kernel (``nn/_packed.c`` through ``nn/packed.py``) equals NumPy's product:
 alone, over tile and block edges, transposed and strided operands, with an addend; and inside whole
-layers, where a stack's wavefront runs its steps' products through it: forward, backward and every
-gradient against the NumPy path (with lengths, resets and a carried state) and against PyTorch."""
+layers, where a stack's wavefront runs its steps' products through it, and where a compiled span loop
+calls it: forward, backward and every gradient against the NumPy path (with lengths, resets and a
+carried state) and against PyTorch."""
 
 import platform
 
@@ -182,3 +183,27 @@ def test_packed_path_matches_torch_float32(kind):
     expected = {k: v.grad.numpy() for k, v in theirs.named_parameters()}
     for name, grad in grads_to_torch_state_dict(ours).items():
         assert rel_err(grad, expected[name]) < 1e-5, name
+
+
+@needs_kernel
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_compiled_loops_with_packed_products_equal_numpy_path(kind, monkeypatch):
+    """A layer on its own at batch <= Cell.LOOP_PACKED_BATCH with large products runs each span as a
+    compiled loop that calls the packed kernel (``kernels._add_product``); without the kernel it runs
+    the Python loop with NumPy's products. Forward, backward, carried state and every gradient agree."""
+    B, T, I, H = 20, 9, 16, 128
+    r = np.random.default_rng(4)
+    x = r.standard_normal((B, T, I)).astype(np.float32)
+    dy = r.standard_normal((B, T, H)).astype(np.float32)
+    h0 = r.standard_normal((1, B, H)).astype(np.float32)
+    state = (h0, h0 * 0.5) if kind == "lstm" else h0
+    results = []
+    for use_packed in (False, True):
+        monkeypatch.setattr(packed, "ENABLED", use_packed)
+        layer = KINDS[kind](I, H, rng=np.random.default_rng(0))
+        results.append(run(layer, x, dy, None, None, state))
+        cache = layer.units[0][0]._cache
+        assert (cache["loops"] is not None) is use_packed and cache["packed"] is use_packed
+        assert packed_products_ran(layer) is use_packed
+    for plain, fast in zip(*results):
+        assert rel_err(fast, plain) < 2e-5

@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import fastpath
+from . import packed as fastpath_packed
 from .packed import Product
 
 
@@ -73,9 +74,12 @@ class Cell:
 
     # and of the kernels that run a whole span of steps, products included: where a step's product is
     # this small (at most LOOP_WORK multiply-adds) a compiled loop keeps pace with BLAS and saves
-    # the Python loop's round trips, which are most of a step at batch 1, hidden 128
+    # the Python loop's round trips, which are most of a step at batch 1, hidden 128; larger steps
+    # run compiled too up to batch LOOP_PACKED_BATCH, their products through the packed kernel
+    # (``packed.py``) on one thread; from there on the Python loop, with BLAS on all threads
     loop_kernel_names: tuple[str, str] | None = None
     LOOP_WORK = 1 << 18
+    LOOP_PACKED_BATCH = 32
 
     def kernels(self, dtype) -> tuple | None:
         """``(forward, backward)`` compiled kernels for steps in ``dtype``, or None for NumPy."""
@@ -83,12 +87,18 @@ class Cell:
             return None
         return tuple(fastpath.get(name) for name in self.kernel_names)
 
-    def loop_kernels(self, B: int, H: int, dtype) -> tuple | None:
-        """``(forward, backward)`` compiled span loops for batch ``B``, or None (the Python loop)."""
-        if (self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype))
-                or B * self.n_gates * H * H > self.LOOP_WORK):
-            return None
-        return tuple(fastpath.get(name) for name in self.loop_kernel_names)
+    def loop_kernels(self, B: int, H: int, dtype, packed: bool) -> tuple[tuple | None, bool]:
+        """``(loops, packed)``: the ``(forward, backward)`` compiled span loops for batch ``B``, or
+        None (the Python loop), and whether the steps' products go through the packed kernel
+        (``packed``: the caller runs on a wavefront's thread, where they always do if they can)."""
+        packed = packed and fastpath_packed.available(dtype)
+        if self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype)):
+            return None, packed
+        if B * self.n_gates * H * H <= self.LOOP_WORK:
+            return tuple(fastpath.get(name) for name in self.loop_kernel_names), False
+        if packed or (B <= self.LOOP_PACKED_BATCH and fastpath_packed.available(dtype)):
+            return tuple(fastpath.get(name) for name in self.loop_kernel_names), True
+        return None, False
 
     def forward_loop(self, loops, steps: range, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
         """Run ``steps`` through ``loops[0]``: what ``step`` does for each, in one compiled call."""
@@ -119,7 +129,6 @@ class Cell:
         cache["dA"] = np.empty((T, B, self.n_gates * H), dtype=dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
         cache["times_W_hT"] = Product(params["W_h"].T, packed)
-        cache["W_hT"] = cache["times_W_hT"].W  # the compiled span loops' operand (never packed)
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
@@ -173,11 +182,11 @@ class RNNCell(Cell):
             np.maximum(a, 0, out=h_next)
 
     def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
-        loops[0](steps.start, len(steps), steps.step, xw, params["W_h"], h_prev, h_out)
+        loops[0](steps.start, len(steps), steps.step, xw, *cache["times_W_h"].loop_operands(), h_prev, h_out)
 
     def backward_loop(self, loops, steps, dy, h_prev, h_out, c_prev, params, cache, dhs, dcs, k, below):
-        return loops[1](steps.start, len(steps), steps.step, dy, h_out, cache["W_hT"], cache["dA"], dhs, k,
-                        below)
+        return loops[1](steps.start, len(steps), steps.step, dy, h_out, *cache["times_W_hT"].loop_operands(),
+                        cache["dA"], dhs, k, below)
 
     def step_back(self, t, dh, dc, h_prev, c_prev, h_next, params, cache, dh_prev, dc_prev) -> None:
         dA = cache["dA"][t]
@@ -247,12 +256,12 @@ class LSTMCell(Cell):
         self.activate(t, a, c_prev, h_next, c_next, cache)
 
     def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
-        loops[0](steps.start, len(steps), steps.step, xw, params["W_h"], h_prev, h_out, c_prev, c_out,
-                 cache["gates"], cache["tanh_c"])
+        loops[0](steps.start, len(steps), steps.step, xw, *cache["times_W_h"].loop_operands(), h_prev, h_out,
+                 c_prev, c_out, cache["gates"], cache["tanh_c"])
 
     def backward_loop(self, loops, steps, dy, h_prev, h_out, c_prev, params, cache, dhs, dcs, k, below):
         return loops[1](steps.start, len(steps), steps.step, dy, cache["gates"], cache["tanh_c"], c_prev,
-                        cache["W_hT"], cache["dA"], dhs, dcs, k, below)
+                        *cache["times_W_hT"].loop_operands(), cache["dA"], dhs, dcs, k, below)
 
     def activate(self, t, a, c_prev, h_next, c_next, cache) -> None:
         if cache["kernels"] is not None:
@@ -358,12 +367,13 @@ class GRUCell(Cell):
             cache["drh"] = np.empty((B, H), dtype=dtype)
 
     def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
-        loops[0](steps.start, len(steps), steps.step, xw, params["W_h"], params["b_hn"], h_prev, h_out,
-                 cache["gates"], cache["hn"], cache["hw"])
+        loops[0](steps.start, len(steps), steps.step, xw, *cache["times_W_h"].loop_operands(), params["b_hn"],
+                 h_prev, h_out, cache["gates"], cache["hn"], cache["hw"])
 
     def backward_loop(self, loops, steps, dy, h_prev, h_out, c_prev, params, cache, dhs, dcs, k, below):
         return loops[1](steps.start, len(steps), steps.step, dy, cache["gates"], cache["hn"], h_prev,
-                        cache["W_hT"], cache["dA"], cache["dA_h"], dhs, cache["work2"], k, below)
+                        *cache["times_W_hT"].loop_operands(), cache["dA"], cache["dA_h"], dhs, cache["work2"],
+                        k, below)
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         H = h_prev.shape[1]

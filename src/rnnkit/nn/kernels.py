@@ -1,5 +1,6 @@
 """Fused float32 kernels, compiled with Numba: the cells' step equations (forward and backward),
-whole spans of steps where a step's product is small, and three passes of a language model's
+whole spans of steps (their products row by row where small, else through the packed C kernel of
+``packed.py``, called by address), and three passes of a language model's
 training step (the softmax's exponentials, the embedding's gradient, SGD's update).
 
 Imported only through ``fastpath.get`` (so ``import rnnkit`` never loads Numba); the reasons, the
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 f32 = np.float32
 
@@ -162,17 +166,43 @@ def tanh_back(dh, h_next, dA):
             d[j] = g[j] * (one - y[j] * y[j])
 
 
-# ---- whole spans of time steps, for small products (the Python loop's round trips then dominate)
+# ---- whole spans of time steps: small products, or a batch up to Cell.LOOP_PACKED_BATCH with the
+# packed kernel (the Python loop's round trips, ~25 us a step, are then a large share of a step)
 # Steps run ``t = first + n * step`` for ``n < count``; ``prev[t]`` is the state step t reads and
 # ``out[t]`` the one it writes (views of the layer's ``(T+1, B, H)`` buffer). Backward loops take the
 # ping-pong state gradients ``dhs (2, B, H)`` (and ``dcs``) with the index ``k`` of the current one,
 # and return the index after the span; every 4th step flushes tiny values to zero as the NumPy loop does.
 
 
+@intrinsic
+def _call_packed_matmul(typingctx, address, M, N, K, a, lda, Wp, c, ldc, d, ldd):
+    """Call ``rnnkit_packed_matmul`` (``_packed.c``) at ``address``; pointers as integers. The address
+    is an argument, not a constant, so that the loops calling this stay cacheable."""
+    sig = types.int32(*([types.int64] * 11))
+
+    def codegen(context, builder, signature, args):
+        i64, i8p = ir.IntType(64), ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [i64, i64, i64, i8p, i64, i8p, i8p, i64, i8p, i64])
+        address, M, N, K, a, lda, Wp, c, ldc, d, ldd = args
+        fn = builder.inttoptr(address, fnty.as_pointer())
+        return builder.call(fn, [M, N, K, builder.inttoptr(a, i8p), lda, builder.inttoptr(Wp, i8p),
+                                 builder.inttoptr(c, i8p), ldc, builder.inttoptr(d, i8p), ldd])
+
+    return sig, codegen
+
+
 @_jit_inline
-def _add_product(out, x, W):
-    """``out (B, N) += x (B, K) @ W (K, N)``: row by row, so the inner loop runs along ``W``'s rows."""
+def _add_product(out, x, W, address, Wp):
+    """``out (B, N) += x (B, K) @ W (K, N)``, rows contiguous. With ``address`` (not 0) through the
+    packed kernel there (``packed.py``), ``Wp`` being ``W`` packed; else row by row, so that the inner
+    loop runs along ``W``'s rows (as fast as BLAS for the small products it is used for)."""
     B, K = x.shape
+    if address != 0:
+        o, ldo = np.int64(out.ctypes.data), np.int64(out.strides[0] // 4)
+        _call_packed_matmul(np.int64(address), np.int64(B), np.int64(out.shape[1]), np.int64(K),
+                            np.int64(x.ctypes.data), np.int64(x.strides[0] // 4), np.int64(Wp.ctypes.data),
+                            o, ldo, o, ldo)
+        return
     for b in range(B):
         ob, xb = out[b], x[b]
         for k in range(K):
@@ -199,24 +229,25 @@ def _add_into(out, x):
 
 
 @_jit
-def lstm_forward_loop(first, count, step, xw, W_h, h_prev, h_out, c_prev, c_out, gates, tanh_c):
+def lstm_forward_loop(first, count, step, xw, W_h, address, W_hp, h_prev, h_out, c_prev, c_out, gates, tanh_c):
     for n in range(count):
         t = first + n * step
         a = gates[t]
         a[:] = xw[t]
-        _add_product(a, h_prev[t], W_h)
+        _add_product(a, h_prev[t], W_h, address, W_hp)
         lstm_activate(a, c_prev[t], h_out[t], c_out[t], tanh_c[t])
 
 
 @_jit
-def lstm_backward_loop(first, count, step, dy, gates, tanh_c, c_prev, W_hT, dA, dhs, dcs, k, below):
+def lstm_backward_loop(first, count, step, dy, gates, tanh_c, c_prev, W_hT, address, W_hTp, dA, dhs, dcs, k,
+                       below):
     for n in range(count):
         t = first + n * step
         dh, dh_prev, dc, dc_prev = dhs[k], dhs[1 - k], dcs[k], dcs[1 - k]
         _add_into(dh, dy[t])
         lstm_step_back(dh, dc, gates[t], tanh_c[t], c_prev[t], dA[t], dc_prev)
         dh_prev[:] = 0
-        _add_product(dh_prev, dA[t], W_hT)
+        _add_product(dh_prev, dA[t], W_hT, address, W_hTp)
         if n % 4 == 3:
             _flush(dh_prev, below)
             _flush(dc_prev, below)
@@ -225,23 +256,24 @@ def lstm_backward_loop(first, count, step, dy, gates, tanh_c, c_prev, W_hT, dA, 
 
 
 @_jit
-def gru_forward_loop(first, count, step, xw, W_h, b_hn, h_prev, h_out, gates, hn, hw):
+def gru_forward_loop(first, count, step, xw, W_h, address, W_hp, b_hn, h_prev, h_out, gates, hn, hw):
     for n in range(count):
         t = first + n * step
         hw[:] = 0
-        _add_product(hw, h_prev[t], W_h)
+        _add_product(hw, h_prev[t], W_h, address, W_hp)
         gru_activate(xw[t], hw, b_hn, gates[t], hn[t], h_prev[t], h_out[t])
 
 
 @_jit
-def gru_backward_loop(first, count, step, dy, gates, hn, h_prev, W_hT, dA, dA_h, dhs, dh_direct, k, below):
+def gru_backward_loop(first, count, step, dy, gates, hn, h_prev, W_hT, address, W_hTp, dA, dA_h, dhs, dh_direct,
+                      k, below):
     for n in range(count):
         t = first + n * step
         dh, dh_prev = dhs[k], dhs[1 - k]
         _add_into(dh, dy[t])
         gru_step_back(dh, gates[t], hn[t], h_prev[t], dA[t], dA_h[t], dh_direct)
         dh_prev[:] = dh_direct
-        _add_product(dh_prev, dA_h[t], W_hT)
+        _add_product(dh_prev, dA_h[t], W_hT, address, W_hTp)
         if n % 4 == 3:
             _flush(dh_prev, below)
         k = 1 - k
@@ -249,24 +281,24 @@ def gru_backward_loop(first, count, step, dy, gates, hn, h_prev, W_hT, dA, dA_h,
 
 
 @_jit
-def rnn_forward_loop(first, count, step, xw, W_h, h_prev, h_out):
+def rnn_forward_loop(first, count, step, xw, W_h, address, W_hp, h_prev, h_out):
     for n in range(count):
         t = first + n * step
         h = h_out[t]
         h[:] = xw[t]
-        _add_product(h, h_prev[t], W_h)
+        _add_product(h, h_prev[t], W_h, address, W_hp)
         tanh_(h)
 
 
 @_jit
-def rnn_backward_loop(first, count, step, dy, h_out, W_hT, dA, dhs, k, below):
+def rnn_backward_loop(first, count, step, dy, h_out, W_hT, address, W_hTp, dA, dhs, k, below):
     for n in range(count):
         t = first + n * step
         dh, dh_prev = dhs[k], dhs[1 - k]
         _add_into(dh, dy[t])
         tanh_back(dh, h_out[t], dA[t])
         dh_prev[:] = 0
-        _add_product(dh_prev, dA[t], W_hT)
+        _add_product(dh_prev, dA[t], W_hT, address, W_hTp)
         if n % 4 == 3:
             _flush(dh_prev, below)
         k = 1 - k

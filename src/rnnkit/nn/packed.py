@@ -4,11 +4,12 @@ Why: the serial step of a recurrent layer is a narrow product, ``h_prev (B, H) @
 and ``dA (B, G*H) @ W_h^T`` backward, with the same ``W_h`` at every step. A BLAS call packs its
 operands into its own layout on every call; for LSTM shape (a), ``(20, 650) @ (650, 2600)``, re-packing
 ``W_h`` is 6.8 MB of memory traffic per step next to 34M multiply-adds. Packed once per sequence, the
-steps' products ran 1.04-1.19x OpenBLAS's rate on one thread, and whole stacks in shape (a) 3-9%
-faster (``benchmarks/packed_ab.py``).
+steps' products ran 1.04-1.29x OpenBLAS's rate on one thread, and whole layers 3-10% faster
+(``benchmarks/packed_ab.py``).
 
 The kernel is single-threaded: it serves the wavefront (``wavefront.py``), whose layers run on one core
-each. Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C
+each, and the compiled span loops (``kernels.py``), which call it by address without a Python round
+trip per step, at batches up to ``Cell.LOOP_PACKED_BATCH`` (beyond that BLAS on all threads wins). Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C
 compiler at install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the
 results differ only in the rounding of the sums. The tests compare the two.
 """
@@ -41,6 +42,8 @@ def _load():
 _lib = _load() if os.environ.get("RNNKIT_PACKED", "1") != "0" else None
 # False sends every product through NumPy (the tests flip it to compare the two)
 ENABLED = _lib is not None
+# the kernel's address, for the compiled span loops (``kernels._add_product``) to call it directly
+ADDRESS = ctypes.cast(_lib.rnnkit_packed_matmul, ctypes.c_void_p).value if _lib is not None else 0
 
 
 def available(dtype) -> bool:
@@ -86,6 +89,10 @@ class PackedMatrix:
         return out
 
 
+_NO_MATRIX = np.zeros((1, 1), np.float32)  # what a compiled loop gets for an operand it does not read
+_NO_PACKED = np.zeros(1, np.float32)
+
+
 class Product:
     """``product(a, out, add=None)``: ``out[:] = a @ W (+ add)`` for a fixed ``W``, through the packed
     kernel (``packed``, where available) or NumPy's BLAS."""
@@ -93,6 +100,13 @@ class Product:
     def __init__(self, W: np.ndarray, packed: bool = False) -> None:
         self.packed = PackedMatrix(W) if packed and available(W.dtype) else None
         self.W = W if self.packed is not None else np.ascontiguousarray(W)
+
+    def loop_operands(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """``(W, address, W_packed)`` for a compiled span loop: the kernel's address and ``W`` packed,
+        or ``W`` itself (contiguous), 0 and a placeholder when the product runs without it."""
+        if self.packed is not None:
+            return _NO_MATRIX, ADDRESS, self.packed.data
+        return self.W, 0, _NO_PACKED
 
     def __call__(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:
         if self.packed is not None:

@@ -14,9 +14,9 @@ buffers. A unit processes time in spans (``forward_span``/``backward_span``), so
 unidirectional layers can run as a two-thread wavefront (``wavefront.py``); a single layer, a
 bidirectional stack, or ``use_wavefront = False`` runs layer by layer, over one span ``[0, T)``.
 In float32 a step's element-wise equations run as compiled kernels, and where a step's product is
-small (batch 1) a whole span runs as one compiled loop (``fastpath.py``, ``kernels.py``). On a
-wavefront's threads the steps' products run through a kernel that packs ``W_h`` once per sequence
-(``packed.py``).
+small (batch 1), or the batch at most 32, a whole span runs as one compiled loop (``fastpath.py``,
+``kernels.py``). Those loops, and the steps on a wavefront's threads, run their products through a
+single-threaded kernel that packs ``W_h`` once per sequence (``packed.py``).
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ class RecurrentUnit(Layer):
         single-threaded packed kernel (``packed.py``), for a unit on a wavefront's thread."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
-        # the compiled span loops run plain spans only: no lengths, no resets
-        loops = self.cell.loop_kernels(B, H, dtype) if mask is None and resets is None else None
-        packed = packed and loops is None  # a compiled loop does its own products
+        loops = None
+        if mask is None and resets is None:  # the compiled span loops run plain spans only
+            loops, packed = self.cell.loop_kernels(B, H, dtype, packed)
         cache = self.cell.alloc(T, B, H, self.params, dtype, packed)
         h_buf = np.empty((T + 1, B, H), dtype=dtype)
         h_buf[-1 if self.reverse else 0] = h0
