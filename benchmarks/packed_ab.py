@@ -7,8 +7,9 @@
    kernel and of NumPy's BLAS, alternating call by call; median and best.
 2. Whole layers, forward + backward, with the kernel on and off (``packed.ENABLED``), alternating
    run by run; medians, and how often the packed run of a pair was the faster: shapes (a) (a stack on
-   the wavefront) and (b) (layer by layer), and one layer of (a)'s size; the last two run their spans
-   as compiled loops that call the kernel.
+   the wavefront) and (b) (layer by layer), one layer of (a)'s size, and (d) (batch 1); all but (a)
+   run their spans as compiled loops that call the kernel (without it: the Python loop with BLAS, or
+   at (d) the compiled loop with its products row by row).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def product_rates(calls: int) -> list[str]:
 
 
 STACKS = {"(a) B20 T35 H650 L2": (20, 35, 650, 2), "(b) B20 T20 H200 L2": (20, 20, 200, 2),
-          "B20 T35 H650, 1 layer": (20, 35, 650, 1)}
+          "B20 T35 H650, 1 layer": (20, 35, 650, 1), "(d) B1 T1000 H128 L1": (1, 1000, 128, 1)}
 
 
 def stacks(repeats: int) -> list[str]:

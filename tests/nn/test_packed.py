@@ -13,6 +13,7 @@ from _support import rel_err, to_numpy_state_dict
 
 from rnnkit import grads_to_torch_state_dict, load_torch_state_dict
 from rnnkit.nn import GRU, LSTM, RNN, packed, wavefront
+from rnnkit.nn.cells import Cell
 from rnnkit.nn.packed import PackedMatrix, Product
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
@@ -29,8 +30,10 @@ needs_kernel = pytest.mark.skipif(not packed.ENABLED, reason="packed kernel not 
 
 
 # (M, K, N): micro-tiles are 5 rows x 16 columns and W is blocked by 384 rows, so these cover one
-# partial tile, exact tiles, a ragged last panel, one and several K-blocks, and a single row
-SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 385, 33), (21, 800, 37), (2, 1000, 70)]
+# partial tile, exact tiles, a ragged last panel, one and several K-blocks; a single row has its own
+# kernel (groups of four panels, then single panels)
+SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 385, 33), (21, 800, 37), (2, 1000, 70),
+          (1, 50, 64), (1, 300, 70), (1, 400, 517)]  # one row: four panels at a time, then the rest
 
 
 @needs_kernel
@@ -185,25 +188,33 @@ def test_packed_path_matches_torch_float32(kind):
         assert rel_err(grad, expected[name]) < 1e-5, name
 
 
+# (batch, time, input, hidden): small steps run compiled span loops with or without the kernel (their
+# products then row by row in Numba); at batch 20, hidden 128 a step is too large for those, so without
+# the kernel the layer runs the Python loop with NumPy's products
+LOOP_CONFIGS = [(1, 12, 5, 24), (3, 12, 5, 24), (20, 9, 16, 128)]
+
+
 @needs_kernel
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-def test_compiled_loops_with_packed_products_equal_numpy_path(kind, monkeypatch):
-    """A layer on its own at batch <= Cell.LOOP_PACKED_BATCH with large products runs each span as a
-    compiled loop that calls the packed kernel (``kernels._add_product``); without the kernel it runs
-    the Python loop with NumPy's products. Forward, backward, carried state and every gradient agree."""
-    B, T, I, H = 20, 9, 16, 128
+@pytest.mark.parametrize("config", LOOP_CONFIGS, ids=["batch1", "batch3", "batch20"])
+def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, config, monkeypatch):
+    """A layer on its own, at batch <= Cell.LOOP_PACKED_BATCH, runs each span as a compiled loop that
+    calls the packed kernel (``kernels._add_product``; a batch of one has its own kernel). Forward,
+    backward, the carried state and every gradient equal the paths without the kernel."""
+    B, T, I, H = config
     r = np.random.default_rng(4)
     x = r.standard_normal((B, T, I)).astype(np.float32)
     dy = r.standard_normal((B, T, H)).astype(np.float32)
     h0 = r.standard_normal((1, B, H)).astype(np.float32)
     state = (h0, h0 * 0.5) if kind == "lstm" else h0
+    small = B * H * H * (4 if kind == "lstm" else 3 if kind == "gru" else 1) <= Cell.LOOP_WORK
     results = []
     for use_packed in (False, True):
         monkeypatch.setattr(packed, "ENABLED", use_packed)
         layer = KINDS[kind](I, H, rng=np.random.default_rng(0))
         results.append(run(layer, x, dy, None, None, state))
         cache = layer.units[0][0]._cache
-        assert (cache["loops"] is not None) is use_packed and cache["packed"] is use_packed
+        assert (cache["loops"] is not None) is (use_packed or small) and cache["packed"] is use_packed
         assert packed_products_ran(layer) is use_packed
     for plain, fast in zip(*results):
         assert rel_err(fast, plain) < 2e-5

@@ -72,11 +72,11 @@ class Cell:
     # ``step_back`` for float32, where the cell has them
     kernel_names: tuple[str, str] | None = None
 
-    # and of the kernels that run a whole span of steps, products included: where a step's product is
-    # this small (at most LOOP_WORK multiply-adds) a compiled loop keeps pace with BLAS and saves
-    # the Python loop's round trips, which are most of a step at batch 1, hidden 128; larger steps
-    # run compiled too up to batch LOOP_PACKED_BATCH, their products through the packed kernel
-    # (``packed.py``) on one thread; from there on the Python loop, with BLAS on all threads
+    # and of the kernels that run a whole span of steps, products included (through the packed
+    # kernel of ``packed.py`` on one thread, or row by row without it): where a step's product is
+    # small (at most LOOP_WORK multiply-adds), where the Python loop's round trips are most of a
+    # step (batch 1, hidden 128), and up to batch LOOP_PACKED_BATCH with the packed kernel; larger
+    # batches run the Python loop, with BLAS on all threads
     loop_kernel_names: tuple[str, str] | None = None
     LOOP_WORK = 1 << 18
     LOOP_PACKED_BATCH = 32
@@ -95,7 +95,7 @@ class Cell:
         if self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype)):
             return None, packed
         if B * self.n_gates * H * H <= self.LOOP_WORK:
-            return tuple(fastpath.get(name) for name in self.loop_kernel_names), False
+            return tuple(fastpath.get(name) for name in self.loop_kernel_names), fastpath_packed.available(dtype)
         if packed or (B <= self.LOOP_PACKED_BATCH and fastpath_packed.available(dtype)):
             return tuple(fastpath.get(name) for name in self.loop_kernel_names), True
         return None, False

@@ -4,12 +4,13 @@ Why: the serial step of a recurrent layer is a narrow product, ``h_prev (B, H) @
 and ``dA (B, G*H) @ W_h^T`` backward, with the same ``W_h`` at every step. A BLAS call packs its
 operands into its own layout on every call; for LSTM shape (a), ``(20, 650) @ (650, 2600)``, re-packing
 ``W_h`` is 6.8 MB of memory traffic per step next to 34M multiply-adds. Packed once per sequence, the
-steps' products ran 1.04-1.29x OpenBLAS's rate on one thread, and whole layers 3-10% faster
-(``benchmarks/packed_ab.py``).
+steps' products ran 1.04-1.29x OpenBLAS's rate on one thread, and whole layers 2-14% faster
+(25-30% at batch 1; ``benchmarks/packed_ab.py``).
 
 The kernel is single-threaded: it serves the wavefront (``wavefront.py``), whose layers run on one core
 each, and the compiled span loops (``kernels.py``), which call it by address without a Python round
-trip per step, at batches up to ``Cell.LOOP_PACKED_BATCH`` (beyond that BLAS on all threads wins). Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C
+trip per step, at batches up to ``Cell.LOOP_PACKED_BATCH`` (beyond that BLAS on all threads wins). A
+batch of one has its own kernel (a row times four panels at a time). Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C
 compiler at install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the
 results differ only in the rounding of the sums. The tests compare the two.
 """
