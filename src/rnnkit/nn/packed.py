@@ -4,7 +4,7 @@ Why: the serial step of a recurrent layer is a narrow product, ``h_prev (B, H) @
 and ``dA (B, G*H) @ W_h^T`` backward, with the same ``W_h`` at every step. A BLAS call packs its
 operands into its own layout on every call; for LSTM shape (a), ``(20, 650) @ (650, 2600)``, re-packing
 ``W_h`` is 6.8 MB of memory traffic per step next to 34M multiply-adds. Packed once per sequence, the
-steps' products ran 1.04-1.29x OpenBLAS's rate on one thread, and whole layers 2-14% faster
+steps' products ran 1.04-1.30x OpenBLAS's rate on one thread, and whole layers 2-14% faster
 (25-30% at batch 1; ``benchmarks/packed_ab.py``).
 
 The kernel is single-threaded: it serves the wavefront (``wavefront.py``), whose layers run on one core
