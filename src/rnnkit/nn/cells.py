@@ -89,15 +89,14 @@ class Cell:
 
     def loop_kernels(self, B: int, H: int, dtype, packed: bool) -> tuple[tuple | None, bool]:
         """``(loops, packed)``: the ``(forward, backward)`` compiled span loops for batch ``B``, or
-        None (the Python loop), and whether the steps' products go through the packed kernel
-        (``packed``: the caller runs on a wavefront's thread, where they always do if they can)."""
-        packed = packed and fastpath_packed.available(dtype)
+        None (the Python loop), and whether the steps' products go through the packed kernel.
+        ``packed`` says the caller runs on a wavefront's thread, where they always do if they can."""
+        can_pack = fastpath_packed.available(dtype)
         if self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype)):
-            return None, packed
-        if B * self.n_gates * H * H <= self.LOOP_WORK:
-            return tuple(fastpath.get(name) for name in self.loop_kernel_names), fastpath_packed.available(dtype)
-        if packed or (B <= self.LOOP_PACKED_BATCH and fastpath_packed.available(dtype)):
-            return tuple(fastpath.get(name) for name in self.loop_kernel_names), True
+            return None, packed and can_pack
+        small = B * self.n_gates * H * H <= self.LOOP_WORK
+        if small or (can_pack and (packed or B <= self.LOOP_PACKED_BATCH)):
+            return tuple(fastpath.get(name) for name in self.loop_kernel_names), can_pack
         return None, False
 
     def forward_loop(self, loops, steps: range, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:

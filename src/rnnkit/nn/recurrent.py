@@ -86,8 +86,9 @@ class RecurrentUnit(Layer):
 
     def begin_forward(self, x, h0, c0, mask, resets, packed: bool = False) -> None:
         """Allocate the per-sequence buffers. ``x (T, B, I)`` may still be filling up: span ``[t0, t1)``
-        reads only ``x[t0:t1]``, when it runs. ``packed``: the steps' products run through the
-        single-threaded packed kernel (``packed.py``), for a unit on a wavefront's thread."""
+        reads only ``x[t0:t1]``, when it runs. ``packed``: the unit runs on a wavefront's thread, so
+        its steps' products go through the single-threaded packed kernel (``packed.py``) wherever it
+        is available; otherwise ``Cell.loop_kernels`` decides."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
         loops = None
