@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from probes import alternate
+
 from rnnkit.nn import GRU, LSTM, RNN, packed
 
 SHAPES = [(20, 650, 2600), (20, 2600, 650), (20, 650, 1950), (20, 650, 650), (20, 200, 800), (64, 256, 1024)]
@@ -54,28 +56,24 @@ STACKS = {"(a) B20 T35 H650 L2": (20, 35, 650, 2), "(b) B20 T20 H200 L2": (20, 2
 
 
 def stacks(repeats: int) -> list[str]:
+    def use(flag):
+        def apply(layer):
+            packed.ENABLED = flag
+        return apply
+
     rows = ["| fwd+bwd | packed kernel | without | ratio of medians | packed faster in |",
             "|---|---:|---:|---:|---:|"]
-    for shape, (B, T, H, L) in STACKS.items():
-        for name, cls in (("LSTM", LSTM), ("GRU", GRU), ("RNN", RNN)):
-            rng = np.random.default_rng(0)
-            layer = cls(H, H, num_layers=L, rng=rng)
-            x = rng.standard_normal((B, T, H), dtype=np.float32)
-            dy = rng.standard_normal((B, T, H), dtype=np.float32)
-            times: dict[bool, list[float]] = {True: [], False: []}
-            for r in range(repeats + 1):  # round 0 warms up
-                for flag in ((True, False) if r % 2 else (False, True)):
-                    packed.ENABLED = flag
-                    time.sleep(0.05)
-                    t0 = time.perf_counter()
-                    layer.forward(x)
-                    layer.backward(dy)
-                    if r:
-                        times[flag].append(time.perf_counter() - t0)
-            packed.ENABLED = True
-            on, off = np.array(times[True]), np.array(times[False])
-            rows.append(f"| {name} {shape} | {np.median(on) * 1e3:.1f} ms | {np.median(off) * 1e3:.1f} ms | "
-                        f"{np.median(on) / np.median(off):.3f} | {np.mean(on < off) * 100:.0f}% of {len(on)} pairs |")
+    try:
+        for shape, (B, T, H, L) in STACKS.items():
+            for name, cls in (("LSTM", LSTM), ("GRU", GRU), ("RNN", RNN)):
+                layer = cls(H, H, num_layers=L, rng=np.random.default_rng(0))
+                times = alternate(layer, {"on": use(True), "off": use(False)}, repeats, B, T)
+                on, off = times["on"], times["off"]
+                rows.append(f"| {name} {shape} | {np.median(on) * 1e3:.1f} ms | {np.median(off) * 1e3:.1f} ms | "
+                            f"{np.median(on) / np.median(off):.3f} | {np.mean(on < off) * 100:.0f}% of "
+                            f"{len(on)} pairs |")
+    finally:
+        packed.ENABLED = True
     return rows
 
 

@@ -3,6 +3,8 @@
     python benchmarks/probes.py trace       # LSTM (a) wavefront: per-span timeline and busy time per thread
     python benchmarks/probes.py spin        # LSTM (a) backward after a pause, a 1-thread and a 2-thread product
     python benchmarks/probes.py timeout     # OPENBLAS_THREAD_TIMEOUT=4 against the default, alternating processes
+    python benchmarks/probes.py wavefront-b # shape (b) as a wavefront against layer by layer
+    python benchmarks/probes.py loop-batch  # shape (c), batch 64, in compiled loops against the Python loop
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -147,14 +149,77 @@ def timeout_child() -> None:
     print(", ".join(parts))
 
 
+def alternate(layer, settings: dict, repeats: int, B: int, T: int) -> dict[str, np.ndarray]:
+    """Forward + backward of ``layer`` on ``(B, T, input)`` data under each setting (``{label: apply}``,
+    ``apply(layer)`` switches to it), alternating run by run after a warm-up round; the times (s)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, T, layer.input_size), dtype=np.float32)
+    dy = rng.standard_normal((B, T, layer.hidden_size), dtype=np.float32)
+    times: dict[str, list[float]] = {k: [] for k in settings}
+    for r in range(repeats + 1):
+        for label in (list(settings) if r % 2 else list(settings)[::-1]):
+            settings[label](layer)
+            time.sleep(0.05)
+            t0 = time.perf_counter()
+            layer.forward(x)
+            layer.backward(dy)
+            if r:
+                times[label].append(time.perf_counter() - t0)
+    return {k: np.array(v) for k, v in times.items()}
+
+
+def compare(name: str, make, settings: dict, repeats: int, shape) -> None:
+    """Print ``alternate``'s medians for ``make(H, L, rng)`` in ``shape (B, T, H, L)``, and how often
+    the first setting was the faster."""
+    B, T, H, L = shape
+    (a, ta), (b, tb) = alternate(make(H, L, np.random.default_rng(0)), settings, repeats, B, T).items()
+    print(f"{name}: {a} {np.median(ta) * 1e3:.1f} ms, {b} {np.median(tb) * 1e3:.1f} ms, ratio "
+          f"{np.median(ta) / np.median(tb):.3f}, {a} faster in {np.mean(ta < tb) * 100:.0f}% of {len(ta)} pairs")
+
+
+def cells():
+    from rnnkit.nn import GRU, LSTM, RNN
+
+    return {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}
+
+
+def wavefront_b(repeats: int) -> None:
+    def use(flag):
+        def apply(layer):
+            layer.use_wavefront = flag
+        return apply
+
+    for name, cls in cells().items():
+        compare(f"{name} (b)", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
+                  {"wavefront": use(True), "layer by layer": use(None)}, repeats, (20, 20, 200, 2))
+
+
+def loop_batch(repeats: int) -> None:
+    from rnnkit.nn.cells import Cell
+
+    def limit(batch):
+        def apply(layer):
+            Cell.LOOP_PACKED_BATCH = batch
+        return apply
+
+    default = Cell.LOOP_PACKED_BATCH
+    try:
+        for name, cls in cells().items():
+            compare(f"{name} (c)", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
+                      {"compiled loops": limit(64), "Python loop": limit(default)}, repeats, (64, 100, 256, 1))
+    finally:
+        Cell.LOOP_PACKED_BATCH = default
+
+
 def main() -> None:
     if sys.argv[1:] == ["_timeout-child"]:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["trace", "spin", "timeout"])
+    parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    {"trace": trace, "spin": spin, "timeout": timeout}[args.probe](args.repeats)
+    {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
+     "loop-batch": loop_batch}[args.probe](args.repeats)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 import torch
-from _support import rel_err, to_numpy_state_dict
+from _support import rel_err, torch_twin
 
-from rnnkit import grads_to_torch_state_dict, load_torch_state_dict
+from rnnkit import grads_to_torch_state_dict
 from rnnkit.nn import GRU, LSTM, RNN, SoftmaxCrossEntropy, wavefront
 from rnnkit.nn.cells import LSTMCell
 
@@ -58,8 +58,7 @@ def test_wavefront_matches_torch_float32(kind):
     B, T, I, H, L = 4, 13, 6, 8, 3
     ours = KINDS[kind](I, H, num_layers=L, rng=np.random.default_rng(0))
     ours.use_wavefront = True
-    theirs = getattr(torch.nn, kind.upper())(I, H, num_layers=L, batch_first=True)
-    load_torch_state_dict(ours, to_numpy_state_dict(theirs))
+    theirs = torch_twin(ours)
     r = np.random.default_rng(1)
     x, dy = r.standard_normal((B, T, I)).astype(np.float32), r.standard_normal((B, T, H)).astype(np.float32)
     y, _ = ours.forward(x)

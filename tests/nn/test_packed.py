@@ -8,10 +8,9 @@ import platform
 
 import numpy as np
 import pytest
-import torch
-from _support import rel_err, to_numpy_state_dict
+from _support import rel_err, run_torch, torch_twin
 
-from rnnkit import grads_to_torch_state_dict, load_torch_state_dict
+from rnnkit import grads_to_torch_state_dict
 from rnnkit.nn import GRU, LSTM, RNN, packed, wavefront
 from rnnkit.nn.cells import Cell
 from rnnkit.nn.packed import PackedMatrix, Product
@@ -160,32 +159,23 @@ def test_packed_path_matches_torch_float32(kind):
     B, T, I, H, L = 20, 7, 12, 128, 2
     ours = KINDS[kind](I, H, num_layers=L, rng=np.random.default_rng(0))
     ours.use_wavefront = True
-    theirs = getattr(torch.nn, kind.upper())(I, H, num_layers=L, batch_first=True)
-    load_torch_state_dict(ours, to_numpy_state_dict(theirs))
+    theirs = torch_twin(ours)
     r = np.random.default_rng(1)
     x, dy = r.standard_normal((B, T, I)).astype(np.float32), r.standard_normal((B, T, H)).astype(np.float32)
     h0 = r.standard_normal((L, B, H)).astype(np.float32)
-    state = (h0, -h0) if kind == "lstm" else h0
-    dstate = (h0 * 0.5, h0 * 0.25) if kind == "lstm" else h0 * 0.5
-    y, final = ours.forward(x, state)
-    dx, dstate0 = ours.backward(dy, dstate)
+    state, dstate = ([h0, -h0], [h0 * 0.5, h0 * 0.25]) if kind == "lstm" else ([h0], [h0 * 0.5])
+    y_ref, final_ref, dx_ref, d0_ref, grads_ref = run_torch(theirs, x, state, None, dy, dstate)
+    pack = tuple if kind == "lstm" else (lambda s: s[0])
+    y, final = ours.forward(x, pack(state))
+    dx, dstate0 = ours.backward(dy, pack(dstate))
     assert packed_products_ran(ours)
-    xt = torch.tensor(x, requires_grad=True)
-    st = tuple(torch.tensor(s, requires_grad=True) for s in state) if kind == "lstm" else torch.tensor(
-        state, requires_grad=True)
-    yt, final_t = theirs(xt, st)
-    finals_t = final_t if kind == "lstm" else (final_t,)
-    dst = dstate if kind == "lstm" else (dstate,)
-    torch.autograd.backward([yt, *finals_t], [torch.tensor(dy), *(torch.tensor(d) for d in dst)])
-    assert rel_err(y, yt.detach().numpy()) < 1e-5
-    assert rel_err(dx, xt.grad.numpy()) < 1e-5
-    ours_d0 = dstate0 if kind == "lstm" else (dstate0,)
-    theirs_d0 = tuple(s.grad.numpy() for s in st) if kind == "lstm" else (st.grad.numpy(),)
-    for got, want in zip(ours_d0, theirs_d0):
+    assert rel_err(y, y_ref) < 1e-5
+    assert rel_err(dx, dx_ref) < 1e-5
+    as_list = list if kind == "lstm" else (lambda s: [s])
+    for got, want in zip(as_list(final) + as_list(dstate0), final_ref + d0_ref):
         assert rel_err(got, want) < 1e-5
-    expected = {k: v.grad.numpy() for k, v in theirs.named_parameters()}
     for name, grad in grads_to_torch_state_dict(ours).items():
-        assert rel_err(grad, expected[name]) < 1e-5, name
+        assert rel_err(grad, grads_ref[name]) < 1e-5, name
 
 
 # (batch, time, input, hidden): small steps run compiled span loops with or without the kernel (their

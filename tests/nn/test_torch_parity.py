@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from _support import rel_err, to_numpy_state_dict
+from _support import rel_err, run_torch, to_numpy_state_dict
 
 from rnnkit import grads_to_torch_state_dict, load_torch_state_dict
 from rnnkit.nn import GRU, LSTM, RNN
@@ -36,25 +36,6 @@ def random_case(seed):
 
 CASES = [pytest.param(c, id=f"edge{i}") for i, c in enumerate(EDGE)] + [
     pytest.param(random_case(s), id=f"random{s}") for s in range(6)]
-
-
-def run_torch(module, x, state, lengths, dy, dstate):
-    """Forward and backward in torch, with pack_padded_sequence for variable lengths."""
-    xt = torch.tensor(x, requires_grad=True)
-    st = tuple(torch.tensor(s, requires_grad=True) for s in state)
-    inp = xt
-    if lengths is not None:
-        inp = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=True,
-                                                      enforce_sorted=False)
-    out, sT = module(inp, st if len(st) == 2 else st[0])
-    if lengths is not None:
-        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    sT = sT if isinstance(sT, tuple) else (sT,)
-    loss = (out * torch.tensor(dy)).sum() + sum((s * torch.tensor(d)).sum() for s, d in zip(sT, dstate))
-    loss.backward()
-    grads = {k: p.grad.numpy() for k, p in module.named_parameters()}
-    return (out.detach().numpy(), [s.detach().numpy() for s in sT], xt.grad.numpy(),
-            [s.grad.numpy() for s in st], grads)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -21,6 +21,8 @@
 #define NR 16  /* columns per panel: two AVX registers */
 #define MR 5   /* rows per micro-tile */
 #define KC 384 /* rows of W per block: a block's panel, 384 x 16 floats = 24 KiB, stays in L1 */
+#define AP_ON_STACK (8 * MR * KC) /* floats of copied A kept on the stack (up to 40 rows, 60 KiB): a
+                                     * time loop's step then allocates nothing */
 
 long rnnkit_packed_size(long K, long N) { return ((N + NR - 1) / NR) * K * NR; }
 
@@ -142,7 +144,9 @@ TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda
         return 0;
     }
     long tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
-    float* Ap = malloc(sizeof(float) * tiles * MR * (K < KC ? K : KC));
+    long ap_size = tiles * MR * (K < KC ? K : KC);
+    float on_stack[AP_ON_STACK];
+    float* Ap = ap_size <= AP_ON_STACK ? on_stack : malloc(sizeof(float) * ap_size);
     if (!Ap) return -1;
     for (long k0 = 0; k0 < K; k0 += KC) {
         long kc = K - k0 < KC ? K - k0 : KC;
@@ -165,7 +169,7 @@ TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda
             }
         }
     }
-    free(Ap);
+    if (Ap != on_stack) free(Ap);
     return 0;
 }
 

@@ -27,8 +27,8 @@ from functools import lru_cache
 import numpy as np
 
 from . import fastpath
-from . import packed as fastpath_packed
 from .packed import Product
+from .packed import available as packed_kernel_available
 
 
 def sigmoid_(a: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ class Cell:
         """``(loops, packed)``: the ``(forward, backward)`` compiled span loops for batch ``B``, or
         None (the Python loop), and whether the steps' products go through the packed kernel.
         ``packed`` says the caller runs on a wavefront's thread, where they always do if they can."""
-        can_pack = fastpath_packed.available(dtype)
+        can_pack = packed_kernel_available(dtype)
         if self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype)):
             return None, packed and can_pack
         small = B * self.n_gates * H * H <= self.LOOP_WORK
@@ -113,21 +113,29 @@ class Cell:
         """Parameters beyond ``W_x, W_h, b`` (PyTorch-form GRU: ``b_hn``)."""
         return {}
 
+    def products(self, params: dict, packed: bool) -> dict[str, Product]:
+        """The step's products with ``W_h``, by name: ``times_W_h``, ``h_prev @ W_h`` (``packed``:
+        through ``packed.py``'s single-threaded kernel; else NumPy's BLAS)."""
+        return {"times_W_h": Product(params["W_h"], packed)}
+
+    def products_back(self, params: dict, packed: bool) -> dict[str, Product]:
+        """Backward's: ``times_W_hT``, ``dA @ W_h^T`` (by NumPy through a contiguous transpose: BLAS runs
+        ``dA @ W_h.T`` markedly slower with a transposed view as right operand)."""
+        return {"times_W_hT": Product(params["W_h"].T, packed)}
+
     def alloc(self, T: int, B: int, H: int, params: dict, dtype, packed: bool = False) -> dict:
         """Per-sequence buffers the forward pass fills (what backward needs), its workspaces, and
-        ``times_W_h``, the step's product ``h_prev @ W_h`` (``packed``: through ``packed.py``'s
-        single-threaded kernel, for a layer on a wavefront's thread; else NumPy's BLAS)."""
-        return {"times_W_h": Product(params["W_h"], packed)}
+        the step's products (``products``)."""
+        return self.products(params, packed)
 
     def alloc_backward(self, T: int, B: int, H: int, params: dict, cache: dict, dtype,
                        packed: bool = False) -> None:
         """Buffers only backward needs, made when it starts (so inference never pays for them):
-        ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and the product
-        ``times_W_hT``: ``dA @ W_h^T``, packed, or by NumPy through ``W_hT``, a contiguous transpose
-        (BLAS runs ``dA @ W_h.T`` markedly slower with a transposed view as right operand)."""
+        ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and backward's products
+        (``products_back``)."""
         cache["dA"] = np.empty((T, B, self.n_gates * H), dtype=dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
-        cache["times_W_hT"] = Product(params["W_h"].T, packed)
+        cache.update(self.products_back(params, packed))
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
@@ -339,30 +347,38 @@ class GRUCell(Cell):
     def extra_params(self, hidden_size, dtype):
         return {"b_hn": np.zeros(hidden_size, dtype=dtype)} if self.reset == "after" else {}
 
-    def alloc(self, T, B, H, params, dtype, packed=False):
-        cache = {"gates": np.empty((T, B, 3 * H), dtype=dtype), "kernels": self.kernels(dtype)}  # r, z, n
-        cache["hw"] = np.empty((B, 3 * H if self.reset == "after" else 2 * H), dtype=dtype)
-        W_h = params["W_h"]
+    def products(self, params, packed):
         if self.reset == "after":
-            cache["times_W_h"] = Product(W_h, packed)
+            return super().products(params, packed)
+        W_h = params["W_h"]  # reset="before": the r, z block and the n block are separate products
+        H = W_h.shape[0]
+        return {"times_W_h_rz": Product(W_h[:, : 2 * H], packed), "times_W_h_n": Product(W_h[:, 2 * H :], packed)}
+
+    def products_back(self, params, packed):
+        if self.reset == "after":
+            return super().products_back(params, packed)
+        W_h = params["W_h"]
+        H = W_h.shape[0]
+        return {"times_W_h_rzT": Product(W_h[:, : 2 * H].T, packed),
+                "times_W_h_nT": Product(W_h[:, 2 * H :].T, packed)}
+
+    def alloc(self, T, B, H, params, dtype, packed=False):
+        cache = super().alloc(T, B, H, params, dtype, packed)
+        cache["gates"] = np.empty((T, B, 3 * H), dtype=dtype)  # r, z, n
+        cache["kernels"] = self.kernels(dtype)
+        cache["hw"] = np.empty((B, 3 * H if self.reset == "after" else 2 * H), dtype=dtype)
+        if self.reset == "after":
             cache["hn"] = np.empty((T, B, H), dtype=dtype)  # h_prev W_h^n + b_hn
         else:
-            cache["times_W_h_rz"] = Product(W_h[:, : 2 * H], packed)
-            cache["times_W_h_n"] = Product(W_h[:, 2 * H :], packed)
             cache["rh"] = np.empty((T, B, H), dtype=dtype)  # r * h_prev
         return cache
 
     def alloc_backward(self, T, B, H, params, cache, dtype, packed=False):
+        super().alloc_backward(T, B, H, params, cache, dtype, packed)
         cache["work2"] = np.empty((B, H), dtype=dtype)
         if self.reset == "after":
-            super().alloc_backward(T, B, H, params, cache, dtype, packed)
             cache["dA_h"] = np.empty((T, B, 3 * H), dtype=dtype)  # dA as seen by W_h
         else:
-            cache["dA"] = np.empty((T, B, 3 * H), dtype=dtype)
-            cache["work"] = np.empty((B, H), dtype=dtype)
-            W_h = params["W_h"]
-            cache["times_W_h_rzT"] = Product(W_h[:, : 2 * H].T, packed)
-            cache["times_W_h_nT"] = Product(W_h[:, 2 * H :].T, packed)
             cache["drh"] = np.empty((B, H), dtype=dtype)
 
     def forward_loop(self, loops, steps, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:

@@ -167,7 +167,7 @@ def tanh_back(dh, h_next, dA):
 
 
 # ---- whole spans of time steps: small products, or a batch up to Cell.LOOP_PACKED_BATCH with the
-# packed kernel (the Python loop's round trips, ~25 us a step, are then a large share of a step)
+# packed kernel (the Python loop's round trips are then a large share of a step)
 # Steps run ``t = first + n * step`` for ``n < count``; ``prev[t]`` is the state step t reads and
 # ``out[t]`` the one it writes (views of the layer's ``(T+1, B, H)`` buffer). Backward loops take the
 # ping-pong state gradients ``dhs (2, B, H)`` (and ``dcs``) with the index ``k`` of the current one,

@@ -79,10 +79,14 @@ class PackedMatrix:
             if x is not None and (x.dtype != np.float32 or x.shape != (M, cols) or x.strides[1] != 4):
                 raise ValueError(f"packed matmul expected {name} as float32 ({M}, {cols}) with contiguous "
                                  f"rows, got {x.dtype.name} {x.shape} strides {x.strides}")
-        if M == 0:
-            return out
-        status = _lib.rnnkit_packed_matmul(M, N, K, a.ctypes.data, a.strides[0] // 4, self.data.ctypes.data,
-                                           out.ctypes.data, out.strides[0] // 4,
+        return self._matmul(a, out, add) if M else out
+
+    def _matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None) -> np.ndarray:
+        """``matmul`` without its checks: for ``Product``, whose callers (the cells) pass operands of
+        the right shapes at every step."""
+        K, N = self.shape
+        status = _lib.rnnkit_packed_matmul(a.shape[0], N, K, a.ctypes.data, a.strides[0] // 4,
+                                           self.data.ctypes.data, out.ctypes.data, out.strides[0] // 4,
                                            None if add is None else add.ctypes.data,
                                            0 if add is None else add.strides[0] // 4)
         if status:
@@ -111,7 +115,7 @@ class Product:
 
     def __call__(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:
         if self.packed is not None:
-            return self.packed.matmul(a, out, add)
+            return self.packed._matmul(a, out, add)
         np.matmul(a, self.W, out=out)
         if add is not None:
             out += add

@@ -10,8 +10,8 @@ loops on large enough arrays. Backward runs the same way from the top layer down
 
 The steps' products run through ``packed.py``'s single-threaded kernel, which packs ``W_h`` (and
 ``W_h^T``) once per sequence where BLAS re-packs it at every step. Each layer still hoists its input
-projection, now per span (one ``(span*B, I) @ (I, G*H)`` product),
-and forms its weight gradients with one product over the whole sequence once its last span is done.
+projection, now per span (one ``(span*B, I) @ (I, G*H)`` product), and forms its weight gradients
+with one product over the whole sequence once its last span is done.
 The results equal the layer-by-layer loop up to rounding of the per-span products; the tests compare
 the two paths. ``threadpoolctl`` limits the BLAS threads; without it the stack runs layer by layer.
 """
