@@ -7,4 +7,5 @@ recurrent products through NumPy's BLAS alone. Everything else is configured in 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("rnnkit.nn._packed", ["src/rnnkit/nn/_packed.c"],
-                             extra_compile_args=["-O3"], optional=True)])
+                             extra_compile_args=["-O3", "-pthread"], extra_link_args=["-pthread"],
+                             optional=True)])

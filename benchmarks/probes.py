@@ -4,7 +4,8 @@
     python benchmarks/probes.py spin        # LSTM (a) backward after a pause, a 1-thread and a 2-thread product
     python benchmarks/probes.py timeout     # OPENBLAS_THREAD_TIMEOUT=4 against the default, alternating processes
     python benchmarks/probes.py wavefront-b # shape (b) as a wavefront against layer by layer
-    python benchmarks/probes.py loop-batch  # shape (c), batch 64, in compiled loops against the Python loop
+    python benchmarks/probes.py loop-batch  # shape (c), batch 64, steps on one core: compiled loops against the Python loop
+    python benchmarks/probes.py two-cores   # (a), (b), (c): each layer's steps on two cores against one core
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -52,6 +53,7 @@ def trace(repeats: int) -> None:
 
     wavefront.run = traced_run
     model, x, dy = lstm_a()
+    model.use_wavefront = True  # no longer the default at batch 20 (each layer's steps run on two cores)
     for _ in range(3):
         model.forward(x)
         model.backward(dy)
@@ -195,6 +197,7 @@ def wavefront_b(repeats: int) -> None:
 
 
 def loop_batch(repeats: int) -> None:
+    """Steps on one core (as before the two-core steps): compiled loops against the Python loop."""
     from rnnkit.nn.cells import Cell
 
     def limit(batch):
@@ -202,24 +205,47 @@ def loop_batch(repeats: int) -> None:
             Cell.LOOP_PACKED_BATCH = batch
         return apply
 
-    default = Cell.LOOP_PACKED_BATCH
+    default, two_core_batch = Cell.LOOP_PACKED_BATCH, Cell.TWO_CORE_BATCH
+    Cell.TWO_CORE_BATCH = 0
     try:
         for name, cls in cells().items():
             compare(f"{name} (c)", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
                       {"compiled loops": limit(64), "Python loop": limit(default)}, repeats, (64, 100, 256, 1))
     finally:
-        Cell.LOOP_PACKED_BATCH = default
+        Cell.LOOP_PACKED_BATCH, Cell.TWO_CORE_BATCH = default, two_core_batch
+
+
+def two_cores(repeats: int) -> None:
+    """Each layer's steps on two cores, forced in every shape (by default only where ``Cell.two_cores``
+    says: shape (a)), against one core per step: the wavefront for (a), compiled loops on one core for
+    (b), the Python loop with OpenBLAS for (c)."""
+    from rnnkit.nn.cells import Cell
+
+    default = Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK
+
+    def rule(batch, work):
+        def apply(layer):
+            Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK = batch, work
+        return apply
+
+    try:
+        for shape, dims in (("a", (20, 35, 650, 2)), ("b", (20, 20, 200, 2)), ("c", (64, 100, 256, 1))):
+            for name, cls in cells().items():
+                compare(f"{name} ({shape})", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
+                        {"two cores": rule(64, 1), "one core": rule(0, 1)}, repeats, dims)
+    finally:
+        Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK = default
 
 
 def main() -> None:
     if sys.argv[1:] == ["_timeout-child"]:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch"])
+    parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
-     "loop-batch": loop_batch}[args.probe](args.repeats)
+     "loop-batch": loop_batch, "two-cores": two_cores}[args.probe](args.repeats)
 
 
 if __name__ == "__main__":

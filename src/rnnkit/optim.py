@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rnnkit.nn import fastpath
+from rnnkit.nn.blas import single_threaded
 from rnnkit.nn.base import Layer
 
 __all__ = [
@@ -297,9 +298,10 @@ def clip_grad_norm(
     if not (isinstance(max_norm, (int, float)) and max_norm > 0):
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
     squares = 0.0
-    for g in grads:
-        flat = g.reshape(-1)
-        squares += float(np.dot(flat, flat))
+    with single_threaded():  # memory-bound; OpenBLAS's threads would spin on into the next step
+        for g in grads:
+            flat = g.reshape(-1)
+            squares += float(np.dot(flat, flat))
     total = math.sqrt(squares)
     if error_if_nonfinite and not math.isfinite(total):
         raise ValueError(

@@ -17,8 +17,8 @@ KINDS = {
 }
 # (batch, time, input, hidden, layers, variable lengths, resets): the first runs the compiled span
 # loops (small products, plain spans); the others the per-step kernels inside the Python loop (the
-# second has a batch above Cell.LOOP_PACKED_BATCH, where large plain spans leave the compiled loops)
-CONFIGS = [(1, 30, 5, 16, 1, False, False), (33, 5, 4, 300, 1, False, False), (4, 9, 3, 33, 2, True, False),
+# second has a batch above Cell.TWO_CORE_BATCH, where large plain spans leave the compiled loops)
+CONFIGS = [(1, 30, 5, 16, 1, False, False), (65, 5, 4, 300, 1, False, False), (4, 9, 3, 33, 2, True, False),
            (3, 11, 4, 8, 2, False, True)]
 
 

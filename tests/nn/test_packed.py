@@ -1,10 +1,14 @@
 """The packed-operand product kernel (``nn/_packed.c`` through ``nn/packed.py``) equals NumPy's product:
-alone, over tile and block edges, transposed and strided operands, with an addend; and inside whole
-layers, where a stack's wavefront runs its steps' products through it, and where a compiled span loop
-calls it: forward, backward and every gradient against the NumPy path (with lengths, resets and a
-carried state) and against PyTorch."""
+alone, on one core and on two (bit for bit the same), over tile and block edges, transposed and
+strided operands, with an addend, from two threads at once and after a fork; and inside whole layers,
+where a stack's wavefront runs its steps' products through it, where each layer's steps run on two
+cores, and where a compiled span loop calls it: forward, backward and every gradient against the
+NumPy path (with lengths, resets and a carried state) and against PyTorch. The larger products split
+over two cores (``blas.matmul``) equal NumPy's too."""
 
+import os
 import platform
+import threading
 
 import numpy as np
 import pytest
@@ -13,7 +17,8 @@ from _support import rel_err, run_torch, torch_twin
 from rnnkit import grads_to_torch_state_dict
 from rnnkit.nn import GRU, LSTM, RNN, packed, wavefront
 from rnnkit.nn.cells import Cell
-from rnnkit.nn.packed import PackedMatrix, Product
+from rnnkit.nn import blas
+from rnnkit.nn.packed import NUMPY, ONE_CORE, TWO_CORES, PackedMatrix, Product
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 
@@ -26,6 +31,8 @@ def test_kernel_is_built_and_used_on_x86():
 
 
 needs_kernel = pytest.mark.skipif(not packed.ENABLED, reason="packed kernel not available on this machine")
+needs_two_cores = pytest.mark.skipif(not packed.ENABLED or (os.cpu_count() or 1) < 2,
+                                     reason="two-core steps need the packed kernel and two cores")
 
 
 # (M, K, N): micro-tiles are 5 rows x 16 columns and W is blocked by 384 rows, so these cover one
@@ -36,8 +43,9 @@ SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 385, 33), (21, 
 
 
 @needs_kernel
-@pytest.mark.parametrize("M,K,N", SHAPES)
-def test_matmul_equals_numpy(M, K, N):
+@pytest.mark.parametrize("cores", [1, 2])
+@pytest.mark.parametrize("M,K,N", SHAPES + [(130, 70, 300)])  # and A in two row blocks (MC_TILES)
+def test_matmul_equals_numpy(M, K, N, cores):
     r = np.random.default_rng(M * 1000 + K)
     W = r.standard_normal((K, N)).astype(np.float32)
     a = r.standard_normal((M, K)).astype(np.float32)
@@ -45,10 +53,48 @@ def test_matmul_equals_numpy(M, K, N):
     expected = a.astype(np.float64) @ W.astype(np.float64)
     out = np.full((M, N), np.nan, np.float32)
     P = PackedMatrix(W)
-    assert rel_err(P.matmul(a, out), expected) < 1e-5
-    assert rel_err(P.matmul(a, out, add), expected + add) < 1e-5
+    assert rel_err(P.matmul(a, out, cores=cores), expected) < 1e-5
+    assert rel_err(P.matmul(a, out, add, cores=cores), expected + add) < 1e-5
     np.copyto(out, add)
-    assert rel_err(P.matmul(a, out, out), expected + add) < 1e-5  # the addend may be the output
+    assert rel_err(P.matmul(a, out, out, cores=cores), expected + add) < 1e-5  # the addend may be the output
+
+
+@needs_kernel
+def test_two_core_products_share_the_work_and_stay_exact():
+    """Many two-core products in a row (as a time loop runs them): each equals the one-core product
+    bit for bit (every column is summed by one thread, in the same order), and the helper thread
+    takes part (on a machine with two cores; the caller alone would also give the right answer)."""
+    r = np.random.default_rng(8)
+    P = PackedMatrix(r.standard_normal((650, 2600)).astype(np.float32))
+    before = packed.helper_chunks()
+    for M in (20, 1, 7) * 20:
+        a = r.standard_normal((M, 650)).astype(np.float32)
+        one, two = (P.matmul(a, np.empty((M, 2600), np.float32), cores=c) for c in (1, 2))
+        assert np.array_equal(one, two)
+    if os.cpu_count() >= 2:
+        assert packed.helper_chunks() > before
+
+
+@needs_kernel
+def test_two_core_products_from_two_threads_at_once():
+    """The helper serves one product at a time; a second thread's product runs on its caller alone."""
+    r = np.random.default_rng(9)
+    P = PackedMatrix(r.standard_normal((300, 800)).astype(np.float32))
+    a = [r.standard_normal((20, 300)).astype(np.float32) for _ in range(2)]
+    results: list = [[], []]
+
+    def work(i):
+        for _ in range(200):
+            results[i].append(P.matmul(a[i], np.empty((20, 800), np.float32), cores=2))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        want = P.matmul(a[i], np.empty((20, 800), np.float32))
+        assert all(np.array_equal(got, want) for got in results[i])
 
 
 @needs_kernel
@@ -124,12 +170,37 @@ def packed_products_ran(layer) -> bool:
     return all(p.packed is not None for c in caches for key, p in c.items() if key.startswith("times_"))
 
 
+def take_path(path: str, monkeypatch) -> None:
+    """Make stacks at batch 20 run their steps' products on the wavefront's threads, one core per layer,
+    or layer by layer on two cores per step, with the larger products split too (``blas.matmul``)."""
+    if path == "wavefront" and not wavefront.available():
+        pytest.skip("no wavefront on this machine (one core, or RNNKIT_WAVEFRONT=0)")
+    if path == "two cores":
+        if (os.cpu_count() or 1) < 2:
+            pytest.skip("two-core steps need two cores")
+        monkeypatch.setattr(Cell, "TWO_CORE_WORK", 1)  # two cores at test sizes
+        monkeypatch.setattr(blas, "SPLIT_MIN_WORK", 1)  # split even the smallest products
+
+
+def on_path(layer, path: str, use_packed: bool = True) -> bool:
+    """Whether ``layer``'s last forward call ran on ``path`` (the NumPy reference: layer by layer)."""
+    modes = {row[0]._cache["packed"] for row in layer.units}
+    if path == "wavefront":
+        return layer._cache["wavefront"] and modes == {ONE_CORE if use_packed else NUMPY}
+    return not layer._cache["wavefront"] and modes == {TWO_CORES if use_packed else NUMPY}
+
+
+PATHS = ["wavefront", "two cores"]
+
+
 @needs_kernel
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("extras", ["plain", "lengths+state", "resets"])
-def test_wavefront_with_packed_products_equals_numpy_path(kind, extras, monkeypatch):
-    if not wavefront.available():
-        pytest.skip("no wavefront on this machine (one core, or RNNKIT_WAVEFRONT=0)")
+def test_stacks_with_packed_products_equal_numpy_path(kind, extras, path, monkeypatch):
+    """Both paths of the packed kernel through a two-layer stack (compiled loops where plain; the
+    Python loop with lengths or resets, and for the GRU of Cho et al.): everything equals NumPy's."""
+    take_path(path, monkeypatch)
     B, T, I, H, L = 20, 9, 16, 128, 2
     r = np.random.default_rng(11)
     x = r.standard_normal((B, T, I)).astype(np.float32)
@@ -144,21 +215,21 @@ def test_wavefront_with_packed_products_equals_numpy_path(kind, extras, monkeypa
     for use_packed in (False, True):
         monkeypatch.setattr(packed, "ENABLED", use_packed)
         layer = KINDS[kind](I, H, num_layers=L, rng=np.random.default_rng(0))
-        layer.use_wavefront = True
+        layer.use_wavefront = path == "wavefront"
         results.append(run(layer, x, dy, lengths, resets, state))
-        assert layer._cache["wavefront"] and packed_products_ran(layer) is use_packed
+        assert on_path(layer, path, use_packed) and packed_products_ran(layer) is use_packed
     for plain, fast in zip(*results):
         assert rel_err(fast, plain) < 2e-5
 
 
 @needs_kernel
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-def test_packed_path_matches_torch_float32(kind):
-    if not wavefront.available():
-        pytest.skip("no wavefront on this machine (one core, or RNNKIT_WAVEFRONT=0)")
+def test_packed_paths_match_torch_float32(kind, path, monkeypatch):
+    take_path(path, monkeypatch)
     B, T, I, H, L = 20, 7, 12, 128, 2
     ours = KINDS[kind](I, H, num_layers=L, rng=np.random.default_rng(0))
-    ours.use_wavefront = True
+    ours.use_wavefront = path == "wavefront"
     theirs = torch_twin(ours)
     r = np.random.default_rng(1)
     x, dy = r.standard_normal((B, T, I)).astype(np.float32), r.standard_normal((B, T, H)).astype(np.float32)
@@ -168,7 +239,7 @@ def test_packed_path_matches_torch_float32(kind):
     pack = tuple if kind == "lstm" else (lambda s: s[0])
     y, final = ours.forward(x, pack(state))
     dx, dstate0 = ours.backward(dy, pack(dstate))
-    assert packed_products_ran(ours)
+    assert on_path(ours, path) and packed_products_ran(ours)
     assert rel_err(y, y_ref) < 1e-5
     assert rel_err(dx, dx_ref) < 1e-5
     as_list = list if kind == "lstm" else (lambda s: [s])
@@ -189,8 +260,9 @@ LOOP_CONFIGS = [(1, 12, 5, 24), (3, 12, 5, 24), (20, 9, 16, 128)]
 @pytest.mark.parametrize("config", LOOP_CONFIGS, ids=["batch1", "batch3", "batch20"])
 def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, config, monkeypatch):
     """A layer on its own, at batch <= Cell.LOOP_PACKED_BATCH, runs each span as a compiled loop that
-    calls the packed kernel (``kernels._add_product``; a batch of one has its own kernel). Forward,
-    backward, the carried state and every gradient equal the paths without the kernel."""
+    calls the packed kernel (``kernels._add_product``; a batch of one has its own kernel), on one core
+    or, for the larger steps (LSTM at batch 20, hidden 128), on two. Forward, backward, the carried
+    state and every gradient equal the paths without the kernel."""
     B, T, I, H = config
     r = np.random.default_rng(4)
     x = r.standard_normal((B, T, I)).astype(np.float32)
@@ -204,7 +276,75 @@ def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, confi
         layer = KINDS[kind](I, H, rng=np.random.default_rng(0))
         results.append(run(layer, x, dy, None, None, state))
         cache = layer.units[0][0]._cache
-        assert (cache["loops"] is not None) is (use_packed or small) and cache["packed"] is use_packed
+        mode = (TWO_CORES if layer.cell.two_cores(B, H, np.float32) else ONE_CORE) if use_packed else NUMPY
+        assert (cache["loops"] is not None) is (use_packed or small) and cache["packed"] == mode
         assert packed_products_ran(layer) is use_packed
     for plain, fast in zip(*results):
         assert rel_err(fast, plain) < 2e-5
+
+
+
+@pytest.mark.parametrize("add", [False, True])
+@pytest.mark.parametrize("M,K,N", [(3, 40, 45), (300, 40, 45), (45, 40, 300), (1, 5, 2), (2, 1, 3)])
+def test_split_matmul_equals_numpy(M, K, N, add, monkeypatch):
+    """``blas.matmul(split=True)``: halves of the rows (or of the columns, if wider than tall) on the
+    caller and on the extension's helper thread, with transposed and strided operands as the weight
+    gradients pass them; ``add`` accumulates. float64 and mismatched shapes go to NumPy."""
+    monkeypatch.setattr(blas, "SPLIT_MIN_WORK", 1)
+    r = np.random.default_rng(M * 7 + N)
+    a = r.standard_normal((K, M)).astype(np.float32).T  # (M, K), a transpose
+    b = r.standard_normal((K, 2 * N)).astype(np.float32)[:, ::2]  # (K, N), strided columns: copied
+    base = r.standard_normal((M, N)).astype(np.float32)
+    for _ in range(3):  # the helper running or asleep
+        out = base.copy()
+        blas.matmul(out, a, b, add=add, split=True)
+        assert rel_err(out, (base if add else 0) + a.astype(np.float64) @ b) < 1e-5
+    out64 = base.astype(np.float64)
+    blas.matmul(out64, a.astype(np.float64), b.astype(np.float64), add=add, split=True)
+    assert rel_err(out64, (base if add else 0) + a.astype(np.float64) @ b) < 1e-12
+    with pytest.raises(ValueError):  # NumPy's own message
+        blas.matmul(np.empty((M, N + 1), np.float32), a, b, split=True)
+
+
+@needs_two_cores
+def test_split_matmul_shares_the_work():
+    """An input projection's size, (400 x 200) @ (200 x 800), in a row: the helper takes halves."""
+    r = np.random.default_rng(13)
+    a, b = r.standard_normal((400, 200)).astype(np.float32), r.standard_normal((200, 800)).astype(np.float32)
+    out = np.empty((400, 800), np.float32)
+    before = packed.helper_chunks()
+    for _ in range(20):
+        blas.matmul(out, a, b, split=True)
+    assert packed.helper_chunks() > before, "the helper thread never took a half"
+    assert rel_err(out, a.astype(np.float64) @ b) < 1e-5
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_helper_restarts_after_fork():
+    """A forked child (a Dask or multiprocessing worker) starts its own helper thread: the parent's is
+    gone (without one, the caller would take every chunk itself: right, but on one core)."""
+    import multiprocessing
+
+    r = np.random.default_rng(10)
+    a, b = r.standard_normal((200, 30)).astype(np.float32), r.standard_normal((30, 50)).astype(np.float32)
+    if packed.ENABLED:
+        PackedMatrix(b).matmul(a[:20], np.empty((20, 50), np.float32), cores=2)  # the parent's helper runs
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_child_products, (a, b)).get(timeout=60)
+    assert rel_err(got[0], a.astype(np.float64) @ b) < 1e-5
+    if packed.ENABLED:
+        assert rel_err(got[1], a[:20].astype(np.float64) @ b) < 1e-5
+        if os.cpu_count() >= 2:
+            assert got[2] > 0, "the child's two-core products never reached a helper thread"
+
+
+def _child_products(a, b):
+    blas.SPLIT_MIN_WORK = 1
+    out = blas.matmul(np.empty((a.shape[0], b.shape[1]), np.float32), a, b, split=True)
+    if not packed.ENABLED:
+        return out, None, 0
+    P, before = PackedMatrix(b), packed.helper_chunks()
+    for _ in range(50):
+        two = P.matmul(a[:20], np.empty((20, b.shape[1]), np.float32), cores=2)
+    return out, two, packed.helper_chunks() - before

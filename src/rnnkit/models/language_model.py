@@ -12,6 +12,7 @@ import numpy as np
 
 from ..config import from_dict
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Layer, Linear
+from ..nn.blas import matmul
 from ..nn.layers import matmul_last_axis
 
 CELLS = ("rnn", "lstm", "gru")
@@ -88,9 +89,11 @@ class TiedDecoder(Layer):
         W = self.embedding.params["W"]
         h2 = self._h.reshape(-1, W.shape[1])
         d2 = dlogits.reshape(-1, W.shape[0])
-        self.embedding.grads["W"] += d2.T @ h2
+        dh = np.empty(self._h.shape, dtype=np.result_type(d2, W))
+        matmul(self.embedding.grads["W"], d2.T, h2, add=True, split=True)  # as in matmul_last_axis
+        matmul(dh.reshape(h2.shape), d2, W, split=True)
         self.grads["b"] += d2.sum(axis=0)
-        return (d2 @ W).reshape(self._h.shape)
+        return dh
 
 
 class LanguageModel(Layer):

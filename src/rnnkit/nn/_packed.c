@@ -1,4 +1,5 @@
-/* Products with a fixed right operand, packed once: C = A @ W (+ D), single-threaded, float32.
+/* Products with a fixed right operand, packed once: C = A @ W (+ D), float32, on the calling thread
+ * or shared with one helper thread (rnnkit_packed_matmul2, below).
  *
  * Why: a recurrent layer's time loop multiplies a narrow (B, K) block by the same weight matrix
  * W (K, N) at every step. A general BLAS call re-packs W into its own panel layout on each call --
@@ -6,7 +7,7 @@
  * Here W is packed once per sequence (pack) and each step runs only the compute kernel (matmul).
  *
  * Layout: W becomes ceil(N/16) panels of 16 columns, each K x 16 contiguous (zero padded past N).
- * A is copied per block of KC rows of W into tiles of 5 rows, k-major. The 5 x 16 micro-kernel keeps
+ * A is copied, per block of KC rows of W, into tiles of 5 rows, k-major. The 5 x 16 micro-kernel keeps
  * its 10 accumulators in AVX registers: per k, two loads of W, five broadcasts of A, ten FMAs.
  *
  * Built with the package (setup.py, optional: without a C compiler rnnkit uses NumPy's BLAS).
@@ -21,8 +22,6 @@
 #define NR 16  /* columns per panel: two AVX registers */
 #define MR 5   /* rows per micro-tile */
 #define KC 384 /* rows of W per block: a block's panel, 384 x 16 floats = 24 KiB, stays in L1 */
-#define AP_ON_STACK (8 * MR * KC) /* floats of copied A kept on the stack (up to 40 rows, 60 KiB): a
-                                     * time loop's step then allocates nothing */
 
 long rnnkit_packed_size(long K, long N) { return ((N + NR - 1) / NR) * K * NR; }
 
@@ -99,8 +98,9 @@ TARGET static void tile(long kc, const float* Ap, const float* Wp, float* C, lon
 
 /* c (1 x N) = a (1 x K) @ W + d (d may be NULL or c): a batch of one, where the 5-row tile would
  * waste 4/5 of its work. Four panels at a time, eight accumulators, W read once. */
-TARGET static void one_row(long N, long K, const float* a, const float* Wp, float* c, const float* d) {
-    long panels = (N + NR - 1) / NR, p = 0;
+TARGET static void one_row(long N, long K, const float* a, const float* Wp, float* c, const float* d,
+                           long p0, long p1) {
+    long panels = p1, p = p0;
     for (; p + 4 <= panels; p += 4) {
         const float* w = Wp + p * K * NR;
         long s = K * NR;
@@ -135,42 +135,302 @@ TARGET static void one_row(long N, long K, const float* a, const float* Wp, floa
     }
 }
 
+/* A (M x K, row stride lda) copied into tiles of MR rows, k-major, block by block of KC: block k0's
+ * tile t starts at Ap + k0 * tiles * MR + t * kc * MR. Rows past M are zeros. */
+static void copy_a(long M, long K, const float* A, long lda, float* Ap) {
+    long tiles = (M + MR - 1) / MR;
+    for (long k0 = 0; k0 < K; k0 += KC) {
+        long kc = K - k0 < KC ? K - k0 : KC;
+        float* block = Ap + k0 * tiles * MR;
+        for (long t = 0; t < tiles; t++) {
+            float* dst = block + t * kc * MR;
+            long rows = M - t * MR < MR ? M - t * MR : MR;
+            const float* src = A + t * MR * lda + k0;
+            for (long r = 0; r < rows; r++)
+                for (long k = 0; k < kc; k++) dst[k * MR + r] = src[r * lda + k];
+            for (long r = rows; r < MR; r++)
+                for (long k = 0; k < kc; k++) dst[k * MR + r] = 0.0f;
+        }
+    }
+}
+
+#define MC_TILES 24 /* tiles of A per row block: 120 rows x KC floats = 180 KiB, kept in L2 */
+
+/* panels [p0, p1) of C = A @ W (+ D), A copied by copy_a (unused for M == 1) */
+TARGET static void panels(long M, long N, long K, const float* A, const float* Ap, const float* Wp, float* C,
+                          long ldc, const float* D, long ldd, long p0, long p1) {
+    if (M == 1) {
+        one_row(N, K, A, Wp, C, D, p0, p1);
+        return;
+    }
+    long tiles = (M + MR - 1) / MR;
+    for (long k0 = 0; k0 < K; k0 += KC) {
+        long kc = K - k0 < KC ? K - k0 : KC;
+        const float* block = Ap + k0 * tiles * MR;
+        for (long t0 = 0; t0 < tiles; t0 += MC_TILES) {
+            long t1 = t0 + MC_TILES < tiles ? t0 + MC_TILES : tiles;
+            for (long p = p0; p < p1; p++) {
+                long j0 = p * NR, w = N - j0 < NR ? N - j0 : NR;
+                const float* wp = Wp + p * K * NR + k0 * NR;
+                for (long t = t0; t < t1; t++) {
+                    long i = t * MR, mr = M - i < MR ? M - i : MR;
+                    tile(kc, block + t * kc * MR, wp, C + i * ldc + j0, ldc, D ? D + i * ldd + j0 : NULL,
+                         ldd, mr, w, k0 > 0);
+                }
+            }
+        }
+    }
+}
+
+/* A per-thread workspace for copy_a, grown as needed and kept: a time loop's step allocates nothing */
+static float* workspace(long floats) {
+    static __thread float* buf = NULL;
+    static __thread long size = 0;
+    if (floats > size) {
+        free(buf);
+        buf = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+        size = buf ? floats : 0;
+    }
+    return buf;
+}
+
+static long ap_floats(long M, long K) { return M == 1 ? 0 : ((M + MR - 1) / MR) * MR * K; }
+
 /* C (M x N, row stride ldc) = A (M x K, row stride lda) @ W, packed by rnnkit_pack, + D (M x N, row
  * stride ldd) unless D is NULL; D may be C itself. 0, or -1 if out of memory. */
 TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
                                 long ldc, const float* D, long ldd) {
-    if (M == 1) {
-        one_row(N, K, A, Wp, C, D);
+    float* Ap = NULL;
+    if (M > 1) {
+        Ap = workspace(ap_floats(M, K));
+        if (!Ap) return -1;
+        copy_a(M, K, A, lda, Ap);
+    }
+    panels(M, N, K, A, Ap, Wp, C, ldc, D, ldd, 0, (N + NR - 1) / NR);
+    return 0;
+}
+
+/* ---- products on two cores: the caller and one helper thread share out chunks of panels.
+ *
+ * Why: a layer that runs alone (not in a wavefront) leaves one core idle during its serial steps,
+ * and OpenBLAS's two threads run the narrow step product at about one core's rate (~64 GFLOP/s
+ * for (20 x 650) @ (650 x 2600), against ~130 here). The same helper runs half of the layer's larger
+ * products (input projections, weight gradients; rnnkit_sgemm2) through NumPy's own BLAS held at one
+ * thread: OpenBLAS's workers, once woken, spin for ~0.1 s after each call and would take the core
+ * the steps need, and a thread of Python's would wake too slowly for products of a millisecond.
+ * The helper spins briefly between calls (a time loop's next product follows within
+ * microseconds), then sleeps. Chunks are taken from a
+ * shared ticket (the caller's from the front, the helper's from the back), so the caller never waits for a helper that has not woken up: it takes every
+ * chunk itself, and waits only for chunks the helper has started. One product at a time: a caller
+ * that finds the helper busy (another thread's product) runs alone.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define SPIN_NS 300000L /* how long the helper spins for the next product before it sleeps */
+#define CHUNKS 32       /* chunks of panels per product */
+#define SEQ_SHIFT 32    /* ticket = sequence number << 32 | first chunk left << 16 | last chunk left + 1 */
+#define SEQ(s) ((s) & 0x7fffffffL) /* the sequence number's bits kept in a ticket */
+
+enum { PANELS, SGEMM }; /* a job: A @ Wp (packed) by chunks of panels; BLAS by blocks of rows or columns */
+
+typedef struct {
+    int kind;
+    long M, N, K, lda, ldc, ldd, chunk, n_chunks;
+    const float *A, *Wp, *D;
+    float* C;
+    int ta, tb, by_rows; /* SGEMM: A, B transposed; split along M (else N) */
+    long ldb;
+    float beta;
+    const float* B;
+} job_t;
+
+/* NumPy's own BLAS, its cblas_sgemm (set from Python, rnnkit_set_sgemm): 64-bit integers or 32 */
+typedef void (*sgemm64_t)(int, int, int, long, long, long, float, const float*, long, const float*, long,
+                          float, float*, long);
+typedef void (*sgemm32_t)(int, int, int, int, int, int, float, const float*, int, const float*, int, float,
+                          float*, int);
+static void* sgemm_fn = NULL;
+static int sgemm_ilp64 = 0;
+
+void rnnkit_set_sgemm(void* fn, int ilp64) {
+    sgemm_fn = fn;
+    sgemm_ilp64 = ilp64;
+}
+
+static void sgemm_block(const job_t* j, long c) {
+    long total = j->by_rows ? j->M : j->N, lo = c * j->chunk;
+    long hi = lo + j->chunk < total ? lo + j->chunk : total, m = j->M, n = j->N;
+    const float *A = j->A, *B = j->B;
+    float* C = j->C;
+    if (j->by_rows) {
+        A += j->ta ? lo : lo * j->lda;
+        C += lo * j->ldc;
+        m = hi - lo;
+    } else {
+        B += j->tb ? lo * j->ldb : lo;
+        C += lo;
+        n = hi - lo;
+    }
+    int ta = j->ta ? 112 : 111, tb = j->tb ? 112 : 111; /* CblasTrans, CblasNoTrans; 101: CblasRowMajor */
+    if (sgemm_ilp64)
+        ((sgemm64_t)sgemm_fn)(101, ta, tb, m, n, j->K, 1.0f, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    else
+        ((sgemm32_t)sgemm_fn)(101, ta, tb, (int)m, (int)n, (int)j->K, 1.0f, A, (int)j->lda, B, (int)j->ldb,
+                              j->beta, C, (int)j->ldc);
+}
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_long posted;    /* sequence number of the latest product */
+    atomic_long ticket;    /* its sequence number and the chunks left: the caller takes them from the
+                            * front, the helper from the back (each writes one contiguous block of C:
+                            * alternating chunks shared cache lines at every boundary, and the GRU's
+                            * small products ran slower on two cores than on one) */
+    atomic_long completed; /* its chunks done */
+    atomic_long by_helper; /* chunks the helper has run, ever (for the tests) */
+    atomic_flag in_use;
+    job_t job;
+    int started;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, ATOMIC_FLAG_INIT, {0}, 0};
+
+static long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* chunk c of a job: its panels of C, or its block of rows or columns */
+TARGET static void run_chunk(const job_t* j, const float* Ap, long c) {
+    if (j->kind == SGEMM) {
+        sgemm_block(j, c);
+        return;
+    }
+    long panel_count = (j->N + NR - 1) / NR, p0 = c * j->chunk;
+    long p1 = p0 + j->chunk < panel_count ? p0 + j->chunk : panel_count;
+    panels(j->M, j->N, j->K, j->A, Ap, j->Wp, j->C, j->ldc, j->D, j->ldd, p0, p1);
+}
+
+/* take chunks of product `seq` until none is left; A is copied on the first one taken */
+TARGET static void take_chunks(const job_t* j, long seq, int helper) {
+    float* Ap = NULL;
+    int needs_a = j->kind == PANELS && j->M > 1;
+    if (needs_a && !workspace(ap_floats(j->M, j->K))) return; /* the caller takes every chunk */
+    for (;;) {
+        long t = atomic_load(&pool.ticket), first = (t >> 16) & 0xffff, end = t & 0xffff;
+        if (t >> SEQ_SHIFT != SEQ(seq) || first >= end) return;
+        long taken = helper ? t - 1 : t + (1L << 16), c = helper ? end - 1 : first;
+        if (!atomic_compare_exchange_weak(&pool.ticket, &t, taken)) continue;
+        if (needs_a && !Ap) {
+            Ap = workspace(ap_floats(j->M, j->K));
+            copy_a(j->M, j->K, j->A, j->lda, Ap);
+        }
+        run_chunk(j, Ap, c);
+        if (helper) atomic_fetch_add(&pool.by_helper, 1);
+        atomic_fetch_add(&pool.completed, 1);
+    }
+}
+
+static void* helper(void* unused) {
+    (void)unused;
+    long seen = 0;
+    for (;;) {
+        long seq = atomic_load(&pool.posted), since = now_ns();
+        for (int n = 0; seq == seen; n++) {
+            __builtin_ia32_pause();
+            if (n % 64 == 63 && now_ns() - since > SPIN_NS) break;
+            seq = atomic_load(&pool.posted);
+        }
+        pthread_mutex_lock(&pool.lock);
+        while ((seq = atomic_load(&pool.posted)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+        job_t job = pool.job;
+        pthread_mutex_unlock(&pool.lock);
+        seen = seq;
+        take_chunks(&job, seq, 1);
+    }
+    return NULL;
+}
+
+static void after_fork_in_child(void) { /* the helper thread does not survive a fork */
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    atomic_flag_clear(&pool.in_use);
+    pool.started = 0;
+}
+
+static int start_helper(void) {
+    static int registered = 0;
+    if (!registered) {
+        if (pthread_atfork(NULL, NULL, after_fork_in_child)) return -1;
+        registered = 1;
+    }
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int failed = pthread_create(&thread, &attr, helper, NULL);
+    pthread_attr_destroy(&attr);
+    if (failed) return -1;
+    pool.started = 1;
+    return 0;
+}
+
+/* run a job on the caller and the helper (alone where the helper is busy or cannot start) */
+TARGET static int run_job(job_t* job) {
+    float* Ap = NULL;
+    int needs_a = job->kind == PANELS && job->M > 1;
+    if (needs_a && !(Ap = workspace(ap_floats(job->M, job->K)))) return -1;
+    int shared = job->n_chunks > 1 && !atomic_flag_test_and_set(&pool.in_use);
+    if (shared && !pool.started && start_helper()) {
+        atomic_flag_clear(&pool.in_use);
+        shared = 0;
+    }
+    if (!shared) {
+        if (needs_a) copy_a(job->M, job->K, job->A, job->lda, Ap);
+        for (long c = 0; c < job->n_chunks; c++) run_chunk(job, Ap, c);
         return 0;
     }
-    long tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
-    long ap_size = tiles * MR * (K < KC ? K : KC);
-    float on_stack[AP_ON_STACK];
-    float* Ap = ap_size <= AP_ON_STACK ? on_stack : malloc(sizeof(float) * ap_size);
-    if (!Ap) return -1;
-    for (long k0 = 0; k0 < K; k0 += KC) {
-        long kc = K - k0 < KC ? K - k0 : KC;
-        for (long t = 0; t < tiles; t++)
-            for (long r = 0; r < MR; r++) {
-                long i = t * MR + r;
-                float* dst = Ap + t * kc * MR + r;
-                if (i < M)
-                    for (long k = 0; k < kc; k++) dst[k * MR] = A[i * lda + k0 + k];
-                else
-                    for (long k = 0; k < kc; k++) dst[k * MR] = 0.0f;
-            }
-        for (long p = 0; p < panels; p++) {
-            long j0 = p * NR, w = N - j0 < NR ? N - j0 : NR;
-            const float* wp = Wp + p * K * NR + k0 * NR;
-            for (long t = 0; t < tiles; t++) {
-                long i = t * MR, mr = M - i < MR ? M - i : MR;
-                tile(kc, Ap + t * kc * MR, wp, C + i * ldc + j0, ldc, D ? D + i * ldd + j0 : NULL, ldd,
-                     mr, w, k0 > 0);
-            }
-        }
+    pthread_mutex_lock(&pool.lock);
+    long seq = atomic_load(&pool.posted) + 1;
+    pool.job = *job;
+    atomic_store(&pool.completed, 0);
+    atomic_store(&pool.ticket, SEQ(seq) << SEQ_SHIFT | job->n_chunks);
+    atomic_store(&pool.posted, seq);
+    pthread_cond_signal(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    take_chunks(job, seq, 0);
+    for (long n = 0; atomic_load(&pool.completed) < job->n_chunks; n++) {
+        __builtin_ia32_pause();
+        if (n % 1024 == 1023) sched_yield(); /* the helper may have lost its core */
     }
-    if (Ap != on_stack) free(Ap);
+    atomic_flag_clear(&pool.in_use);
     return 0;
+}
+
+long rnnkit_helper_chunks(void) { return atomic_load(&pool.by_helper); }
+
+/* rnnkit_packed_matmul's product, on two cores */
+TARGET int rnnkit_packed_matmul2(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
+                                 long ldc, const float* D, long ldd) {
+    long panel_count = (N + NR - 1) / NR, chunk = (panel_count + CHUNKS - 1) / CHUNKS;
+    job_t job = {PANELS, M, N, K, lda, ldc, ldd, chunk, (panel_count + chunk - 1) / chunk, A, Wp, D, C};
+    return run_job(&job);
+}
+
+/* C = A @ B (beta 0) or C += A @ B (beta 1) through NumPy's BLAS (which must run one thread), one half
+ * on the caller and one on the helper: A (M x K, or its transpose if ta, row stride lda), B likewise,
+ * C row-major. -2 if no sgemm was set. */
+int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,
+                  float beta, float* C, long ldc) {
+    if (!sgemm_fn) return -2;
+    int by_rows = M >= N;
+    long total = by_rows ? M : N;
+    job_t job = {SGEMM, M, N, K, lda, ldc, 0, (total + 1) / 2, total > 1 ? 2 : 1, A, NULL, NULL, C,
+                 ta, tb, by_rows, ldb, beta, B};
+    return run_job(&job);
 }
 
 int rnnkit_packed_supported(void) {
@@ -180,7 +440,13 @@ int rnnkit_packed_supported(void) {
 #else
 int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
                          long ldc, const float* D, long ldd) { return -1; }
+int rnnkit_packed_matmul2(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
+                          long ldc, const float* D, long ldd) { return -1; }
 int rnnkit_packed_supported(void) { return 0; }
+long rnnkit_helper_chunks(void) { return 0; }
+void rnnkit_set_sgemm(void* fn, int ilp64) {}
+int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,
+                  float beta, float* C, long ldc) { return -2; }
 #endif
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_packed",

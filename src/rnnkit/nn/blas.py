@@ -1,15 +1,22 @@
-"""How many threads NumPy's BLAS uses, switched cheaply around the code that cares.
+"""How many threads NumPy's BLAS uses, switched cheaply around the code that cares, and products
+split over two threads of our own.
 
 The layers of a wavefront (``wavefront.py``) run on their own threads, each with its own products,
-so each wants a single-threaded BLAS. (A rule that also gave batches of up to 8 one thread was
-dropped: measured again on a quiet machine, two threads were faster at every batch from 1 to 8, in
-layers and in the streaming step.) ``threadpoolctl`` finds the BLAS libraries; without it nothing is
-switched.
+so each wants a single-threaded BLAS. A layer whose steps run on two cores (``packed.TWO_CORES``),
+and the products around it (an output layer, the gradient norm), keep OpenBLAS to one thread and
+split their larger products between the caller and the extension's helper thread (``matmul``):
+OpenBLAS's own workers, once woken, spin for ~0.1 s after each call and take the core the steps need. (A rule
+that also gave batches of up to 8 one thread was dropped: measured again on a quiet machine, two
+threads were faster at every batch from 1 to 8, in layers and in the streaming step.)
+``threadpoolctl`` finds the BLAS libraries; without it nothing is switched.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
+
+import numpy as np
 
 _blas_libs = None  # threadpoolctl's controllers of the loaded BLAS libraries, found once
 
@@ -26,10 +33,48 @@ def _blas_libraries() -> list:
     return _blas_libs
 
 
+_counts = None  # OpenBLAS's own thread-count variables, where found
+
+
+def _openblas_counts() -> list:
+    """OpenBLAS's ``blas_cpu_number``, the count its calls read, for each OpenBLAS NumPy loaded.
+
+    ``openblas_set_num_threads`` (what ``threadpoolctl`` calls) also wakes every worker thread, and
+    a woken worker spins for milliseconds: toggled around each product, that took the second core
+    from the two-core products and halved their rate. Setting the variable wakes nobody; where the
+    symbol is missing (another OpenBLAS build, another BLAS) the public call is used."""
+    global _counts
+    if _counts is None:
+        import ctypes
+
+        _counts = []
+        for lib in _blas_libraries():
+            if lib.internal_api != "openblas":
+                _counts = []
+                break
+            try:
+                _counts.append(ctypes.c_int.in_dll(ctypes.CDLL(lib.filepath), "blas_cpu_number"))
+            except (OSError, ValueError):
+                _counts = []
+                break
+    return _counts
+
+
 @contextmanager
 def single_threaded():
-    """A context in which NumPy's BLAS uses one thread. It sets the libraries' thread count
-    directly, ~3 us in all, where ``threadpoolctl``'s ``limit`` context costs ~20 us."""
+    """A context in which NumPy's BLAS uses one thread, switched in ~1 us (see ``_openblas_counts``;
+    ``threadpoolctl``'s ``limit`` context costs ~20 us)."""
+    counts = _openblas_counts()
+    if counts:
+        before = [c.value for c in counts]
+        for c in counts:
+            c.value = 1
+        try:
+            yield
+        finally:
+            for c, n in zip(counts, before):
+                c.value = n
+        return
     libs = _blas_libraries()
     before = [lib.get_num_threads() for lib in libs]
     for lib in libs:
@@ -39,3 +84,29 @@ def single_threaded():
     finally:
         for lib, n in zip(libs, before):
             lib.set_num_threads(n)
+
+SPLIT_MIN_WORK = 1 << 20  # multiply-adds; below, a hand-over costs more than half the product saves
+_CORES = os.cpu_count() or 1
+
+
+def matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, *, add: bool = False, split: bool = False
+           ) -> np.ndarray:
+    """``out[:] = a @ b`` (``add``: ``out += a @ b``) for 2-d ``a (M, K)``, ``b (K, N)``, ``out (M, N)``.
+
+    ``split``: on two cores of our own where it pays (float32, two cores, the compiled extension):
+    NumPy's BLAS on one thread, half the product on the caller and half on the extension's helper
+    thread (``packed.matmul_two_cores``), the same thread that shares the recurrent steps' products.
+    Otherwise NumPy's product as usual.
+    """
+    from .packed import matmul_two_cores
+
+    (M, K), N = a.shape, b.shape[1]
+    if split and _CORES >= 2 and M * N * K >= SPLIT_MIN_WORK:
+        with single_threaded():
+            if matmul_two_cores(out, a, b, add):
+                return out
+    if add:
+        out += a @ b
+    else:
+        np.matmul(a, b, out=out)
+    return out

@@ -22,12 +22,14 @@ equations, or a whole span of steps; the tests hold the two paths equal.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import numpy as np
 
 from . import fastpath
-from .packed import Product
+from .blas import matmul
+from .packed import NUMPY, ONE_CORE, TWO_CORES, Product
 from .packed import available as packed_kernel_available
 
 
@@ -73,13 +75,19 @@ class Cell:
     kernel_names: tuple[str, str] | None = None
 
     # and of the kernels that run a whole span of steps, products included (through the packed
-    # kernel of ``packed.py`` on one thread, or row by row without it): where a step's product is
-    # small (at most LOOP_WORK multiply-adds), where the Python loop's round trips are most of a
-    # step (batch 1, hidden 128), and up to batch LOOP_PACKED_BATCH with the packed kernel; larger
-    # batches run the Python loop, with BLAS on all threads
+    # kernel of ``packed.py``, or row by row without it): where a step's product is small (at most
+    # LOOP_WORK multiply-adds), where the Python loop's round trips are most of a step (batch 1,
+    # hidden 128), and wherever the packed kernel runs the products; larger batches run the Python
+    # loop, with BLAS on all threads
     loop_kernel_names: tuple[str, str] | None = None
     LOOP_WORK = 1 << 18
     LOOP_PACKED_BATCH = 32
+    # a layer running alone shares each step's product between two cores (packed.TWO_CORES) up to
+    # this batch, from this many multiply-adds per step: shape (a) (8.5M-34M) ran in 0.86-0.97 of the
+    # time in two interleaved runs for every cell, shapes (b) (2.4M-3.2M) and (c) (batch 64) showed no
+    # consistent gain (``benchmarks/probes.py two-cores``)
+    TWO_CORE_BATCH = 32
+    TWO_CORE_WORK = 1 << 23
 
     def kernels(self, dtype) -> tuple | None:
         """``(forward, backward)`` compiled kernels for steps in ``dtype``, or None for NumPy."""
@@ -87,17 +95,34 @@ class Cell:
             return None
         return tuple(fastpath.get(name) for name in self.kernel_names)
 
-    def loop_kernels(self, B: int, H: int, dtype, packed: bool) -> tuple[tuple | None, bool]:
-        """``(loops, packed)``: the ``(forward, backward)`` compiled span loops for batch ``B``, or
-        None (the Python loop), and whether the steps' products go through the packed kernel.
-        ``packed`` says the caller runs on a wavefront's thread, where they always do if they can."""
-        can_pack = packed_kernel_available(dtype)
-        if self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype)):
-            return None, packed and can_pack
-        small = B * self.n_gates * H * H <= self.LOOP_WORK
-        if small or (can_pack and (packed or B <= self.LOOP_PACKED_BATCH)):
-            return tuple(fastpath.get(name) for name in self.loop_kernel_names), can_pack
-        return None, False
+    def two_cores(self, B: int, H: int, dtype) -> bool:
+        """Whether a layer running alone at batch ``B`` shares its steps' products between two cores."""
+        return (packed_kernel_available(dtype) and (os.cpu_count() or 1) >= 2 and B <= self.TWO_CORE_BATCH
+                and B * self.n_gates * H * H >= self.TWO_CORE_WORK)
+
+    def loop_kernels(self, B: int, H: int, dtype, packed: bool, plain: bool = True
+                     ) -> tuple[tuple | None, int]:
+        """``(loops, mode)``: the ``(forward, backward)`` compiled span loops for batch ``B``, or None
+        (the Python loop), and how the steps' products run (``packed.NUMPY``, ``ONE_CORE`` or
+        ``TWO_CORES``). ``packed`` says the caller runs on a wavefront's thread: one core each.
+        ``plain``: no lengths or resets (the compiled loops run plain spans only)."""
+        work = B * self.n_gates * H * H
+        if not packed_kernel_available(dtype):
+            mode = NUMPY
+        elif packed:
+            mode = ONE_CORE
+        elif self.two_cores(B, H, dtype):
+            mode = TWO_CORES
+        elif B <= self.LOOP_PACKED_BATCH or work <= self.LOOP_WORK:
+            mode = ONE_CORE
+        else:
+            mode = NUMPY
+        if not plain or self.loop_kernel_names is None or not fastpath.active(np.dtype(dtype)):
+            # from the Python loop the kernel's round trip costs more than it saves on one core
+            return None, mode if packed or mode == TWO_CORES else NUMPY
+        if mode or work <= self.LOOP_WORK:
+            return tuple(fastpath.get(name) for name in self.loop_kernel_names), mode
+        return None, NUMPY
 
     def forward_loop(self, loops, steps: range, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:
         """Run ``steps`` through ``loops[0]``: what ``step`` does for each, in one compiled call."""
@@ -113,23 +138,23 @@ class Cell:
         """Parameters beyond ``W_x, W_h, b`` (PyTorch-form GRU: ``b_hn``)."""
         return {}
 
-    def products(self, params: dict, packed: bool) -> dict[str, Product]:
-        """The step's products with ``W_h``, by name: ``times_W_h``, ``h_prev @ W_h`` (``packed``:
-        through ``packed.py``'s single-threaded kernel; else NumPy's BLAS)."""
+    def products(self, params: dict, packed: int) -> dict[str, Product]:
+        """The step's products with ``W_h``, by name: ``times_W_h``, ``h_prev @ W_h`` (``packed``: how
+        they run, ``packed.NUMPY``, ``ONE_CORE`` or ``TWO_CORES``, the kernel's two modes)."""
         return {"times_W_h": Product(params["W_h"], packed)}
 
-    def products_back(self, params: dict, packed: bool) -> dict[str, Product]:
+    def products_back(self, params: dict, packed: int) -> dict[str, Product]:
         """Backward's: ``times_W_hT``, ``dA @ W_h^T`` (by NumPy through a contiguous transpose: BLAS runs
         ``dA @ W_h.T`` markedly slower with a transposed view as right operand)."""
         return {"times_W_hT": Product(params["W_h"].T, packed)}
 
-    def alloc(self, T: int, B: int, H: int, params: dict, dtype, packed: bool = False) -> dict:
+    def alloc(self, T: int, B: int, H: int, params: dict, dtype, packed: int = NUMPY) -> dict:
         """Per-sequence buffers the forward pass fills (what backward needs), its workspaces, and
         the step's products (``products``)."""
         return self.products(params, packed)
 
     def alloc_backward(self, T: int, B: int, H: int, params: dict, cache: dict, dtype,
-                       packed: bool = False) -> None:
+                       packed: int = NUMPY) -> None:
         """Buffers only backward needs, made when it starts (so inference never pays for them):
         ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and backward's products
         (``products_back``)."""
@@ -150,10 +175,11 @@ class Cell:
         outputs; store ``dA[t]``. ``dh, dc`` are not modified."""
         raise NotImplementedError
 
-    def hidden_grads(self, H_prev: np.ndarray, params, grads, cache) -> None:
-        """Add ``dW_h`` (and cell-specific parameters) after the loop. ``H_prev (T*B, H)``."""
+    def hidden_grads(self, H_prev: np.ndarray, params, grads, cache, split: bool = False) -> None:
+        """Add ``dW_h`` (and cell-specific parameters) after the loop. ``H_prev (T*B, H)``; ``split``:
+        the products' rows shared with a helper thread (``blas.matmul``)."""
         dA = cache["dA"]
-        grads["W_h"] += H_prev.T @ dA.reshape(-1, dA.shape[-1])
+        matmul(grads["W_h"], H_prev.T, dA.reshape(-1, dA.shape[-1]), add=True, split=split)
 
 
 class RNNCell(Cell):
@@ -459,14 +485,14 @@ class GRUCell(Cell):
         np.multiply(dh, z, out=work2)
         dh_prev += work2
 
-    def hidden_grads(self, H_prev, params, grads, cache) -> None:
+    def hidden_grads(self, H_prev, params, grads, cache, split=False) -> None:
         H = H_prev.shape[1]
         if self.reset == "after":
             dA_h = cache["dA_h"].reshape(H_prev.shape[0], -1)
-            grads["W_h"] += H_prev.T @ dA_h
+            matmul(grads["W_h"], H_prev.T, dA_h, add=True, split=split)
             grads["b_hn"] += dA_h[:, 2 * H :].sum(axis=0)
         else:
             dA = cache["dA"].reshape(H_prev.shape[0], -1)
             dW_h = grads["W_h"]
-            dW_h[:, : 2 * H] += H_prev.T @ dA[:, : 2 * H]
-            dW_h[:, 2 * H :] += cache["rh"].reshape(-1, H).T @ dA[:, 2 * H :]
+            matmul(dW_h[:, : 2 * H], H_prev.T, dA[:, : 2 * H], add=True, split=split)
+            matmul(dW_h[:, 2 * H :], cache["rh"].reshape(-1, H).T, dA[:, 2 * H :], add=True, split=split)

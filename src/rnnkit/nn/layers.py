@@ -6,6 +6,7 @@ import numpy as np
 
 from . import fastpath
 from .base import Layer
+from .blas import matmul
 from .checks import check_float_array, check_indices
 from .init import uniform
 
@@ -47,9 +48,13 @@ class Embedding(Layer):
 
 
 def matmul_last_axis(x: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """``x (..., I) @ W (I, O) -> (..., O)`` as one 2-D product: NumPy runs a 3-D @ 2-D ``matmul``
-    as a loop of small products (several times slower for a language model's output layer)."""
-    return (x.reshape(-1, W.shape[0]) @ W).reshape(*x.shape[:-1], W.shape[1])
+    """``x (..., I) @ W (I, O) -> (..., O)`` as one 2-D product (NumPy runs a 3-D @ 2-D ``matmul`` as
+    a loop of small products, several times slower for a language model's output layer), split over
+    two cores of our own (``blas.matmul``): OpenBLAS's own threads, once woken, spin for ~0.1 s and
+    would take a core from the recurrent layer's two-core steps that follow or precede it."""
+    y = np.empty((*x.shape[:-1], W.shape[1]), dtype=np.result_type(x, W))
+    matmul(y.reshape(-1, W.shape[1]), x.reshape(-1, W.shape[0]), W, split=True)
+    return y
 
 
 class Linear(Layer):
@@ -87,10 +92,12 @@ class Linear(Layer):
             raise RuntimeError("Linear.backward() needs a forward() call first")
         x2 = self._x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
-        self.grads["W"] += x2.T @ dy2
+        dx = np.empty(self._x.shape, dtype=np.result_type(dy2, self.dtype))
+        matmul(self.grads["W"], x2.T, dy2, add=True, split=True)  # as in matmul_last_axis
+        matmul(dx.reshape(x2.shape), dy2, self.params["W"].T, split=True)
         if "b" in self.grads:
             self.grads["b"] += dy2.sum(axis=0)
-        return (dy2 @ self.params["W"].T).reshape(self._x.shape)
+        return dx
 
 
 class Dropout(Layer):

@@ -7,12 +7,17 @@ operands into its own layout on every call; for LSTM shape (a), ``(20, 650) @ (6
 steps' products ran 1.04-1.30x OpenBLAS's rate on one thread, and whole layers 2-14% faster
 (25-30% at batch 1; ``benchmarks/packed_ab.py``).
 
-The kernel is single-threaded: it serves the wavefront (``wavefront.py``), whose layers run on one core
-each, and the compiled span loops (``kernels.py``), which call it by address without a Python round
-trip per step, at batches up to ``Cell.LOOP_PACKED_BATCH`` (beyond that BLAS on all threads wins). A
-batch of one has its own kernel (a row times four panels at a time). Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C
-compiler at install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the
-results differ only in the rounding of the sums. The tests compare the two.
+The kernel runs in two modes. ``ONE_CORE``: on the calling thread, for the wavefront
+(``wavefront.py``), whose layers run on one core each. ``TWO_CORES``: the caller and one helper thread
+of the extension take chunks of ``W``'s panels from a shared ticket (each column is still summed by one
+thread, in the same order, so the result equals ``ONE_CORE``'s bit for bit); for a layer that runs
+alone (``Cell.two_cores``: batch up to 64, from 1M multiply-adds a step), where OpenBLAS's two threads
+run the narrow step product at about one core's rate: (20, 650) @ (650, 2600) at 95-130 GFLOP/s here
+against OpenBLAS's 55-65. The compiled span loops (``kernels.py``) call either by address, without a
+Python round trip per step. A batch of one has its own kernel (a row times four panels at a time).
+Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C compiler at
+install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the results differ
+only in the rounding of the sums. The tests compare the two.
 """
 
 from __future__ import annotations
@@ -35,16 +40,27 @@ def _load():
     ptr, long = ctypes.c_void_p, ctypes.c_long
     lib.rnnkit_packed_size.argtypes, lib.rnnkit_packed_size.restype = [long, long], long
     lib.rnnkit_pack.argtypes, lib.rnnkit_pack.restype = [ptr, long, long, long, long, ptr], None
-    lib.rnnkit_packed_matmul.argtypes = [long, long, long, ptr, long, ptr, ptr, long, ptr, long]
-    lib.rnnkit_packed_matmul.restype = ctypes.c_int
+    lib.rnnkit_helper_chunks.argtypes, lib.rnnkit_helper_chunks.restype = [], long
+    lib.rnnkit_set_sgemm.argtypes, lib.rnnkit_set_sgemm.restype = [ptr, ctypes.c_int], None
+    lib.rnnkit_sgemm2.argtypes = [ctypes.c_int, ctypes.c_int, long, long, long, ptr, long, ptr, long,
+                                  ctypes.c_float, ptr, long]
+    lib.rnnkit_sgemm2.restype = ctypes.c_int
+    for fn in (lib.rnnkit_packed_matmul, lib.rnnkit_packed_matmul2):
+        fn.argtypes = [long, long, long, ptr, long, ptr, ptr, long, ptr, long]
+        fn.restype = ctypes.c_int
     return lib
 
 
 _lib = _load() if os.environ.get("RNNKIT_PACKED", "1") != "0" else None
 # False sends every product through NumPy (the tests flip it to compare the two)
 ENABLED = _lib is not None
-# the kernel's address, for the compiled span loops (``kernels._add_product``) to call it directly
+# the kernels' addresses, for the compiled span loops (``kernels._add_product``) to call them directly
 ADDRESS = ctypes.cast(_lib.rnnkit_packed_matmul, ctypes.c_void_p).value if _lib is not None else 0
+ADDRESS2 = ctypes.cast(_lib.rnnkit_packed_matmul2, ctypes.c_void_p).value if _lib is not None else 0
+
+# How a ``Product`` runs: NumPy's BLAS; the kernel on the calling thread (a wavefront's stage); or the
+# kernel shared between the calling thread and the extension's helper thread (a layer running alone)
+NUMPY, ONE_CORE, TWO_CORES = 0, 1, 2
 
 
 def available(dtype) -> bool:
@@ -70,22 +86,26 @@ class PackedMatrix:
         _lib.rnnkit_pack(W.ctypes.data, K, N, W.strides[0] // itemsize, W.strides[1] // itemsize,
                          self.data.ctypes.data)
 
-    def matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:
+    def matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None, cores: int = 1
+               ) -> np.ndarray:
         """``out[:] = a @ W (+ add)``; ``a (M, K)``, ``out, add (M, N)``, float32 rows contiguous
-        (``add`` may be ``out``). Releases the GIL while it runs."""
+        (``add`` may be ``out``). ``cores``: 1, or 2 to share the product with the extension's helper
+        thread (``TWO_CORES``). Releases the GIL while it runs."""
         K, N = self.shape
         M = a.shape[0]
         for name, x, cols in (("a", a, K), ("out", out, N), ("add", add, N)):
             if x is not None and (x.dtype != np.float32 or x.shape != (M, cols) or x.strides[1] != 4):
                 raise ValueError(f"packed matmul expected {name} as float32 ({M}, {cols}) with contiguous "
                                  f"rows, got {x.dtype.name} {x.shape} strides {x.strides}")
-        return self._matmul(a, out, add) if M else out
+        return self._matmul(a, out, add, cores) if M else out
 
-    def _matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None) -> np.ndarray:
+    def _matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None, cores: int = ONE_CORE
+                ) -> np.ndarray:
         """``matmul`` without its checks: for ``Product``, whose callers (the cells) pass operands of
-        the right shapes at every step."""
+        the right shapes at every step. ``cores``: ``ONE_CORE`` or ``TWO_CORES``."""
         K, N = self.shape
-        status = _lib.rnnkit_packed_matmul(a.shape[0], N, K, a.ctypes.data, a.strides[0] // 4,
+        kernel = _lib.rnnkit_packed_matmul2 if cores == TWO_CORES else _lib.rnnkit_packed_matmul
+        status = kernel(a.shape[0], N, K, a.ctypes.data, a.strides[0] // 4,
                                            self.data.ctypes.data, out.ctypes.data, out.strides[0] // 4,
                                            None if add is None else add.ctypes.data,
                                            0 if add is None else add.strides[0] // 4)
@@ -100,23 +120,88 @@ _NO_PACKED = np.zeros(1, np.float32)
 
 class Product:
     """``product(a, out, add=None)``: ``out[:] = a @ W (+ add)`` for a fixed ``W``, through the packed
-    kernel (``packed``, where available) or NumPy's BLAS."""
+    kernel where available (``packed``: ``ONE_CORE`` or ``TWO_CORES``) or NumPy's BLAS."""
 
-    def __init__(self, W: np.ndarray, packed: bool = False) -> None:
-        self.packed = PackedMatrix(W) if packed and available(W.dtype) else None
+    def __init__(self, W: np.ndarray, packed: int = NUMPY) -> None:
+        self.cores = int(packed) if available(W.dtype) else NUMPY
+        self.packed = PackedMatrix(W) if self.cores else None
         self.W = W if self.packed is not None else np.ascontiguousarray(W)
 
     def loop_operands(self) -> tuple[np.ndarray, int, np.ndarray]:
         """``(W, address, W_packed)`` for a compiled span loop: the kernel's address and ``W`` packed,
         or ``W`` itself (contiguous), 0 and a placeholder when the product runs without it."""
         if self.packed is not None:
-            return _NO_MATRIX, ADDRESS, self.packed.data
+            return _NO_MATRIX, ADDRESS2 if self.cores == TWO_CORES else ADDRESS, self.packed.data
         return self.W, 0, _NO_PACKED
 
     def __call__(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:
         if self.packed is not None:
-            return self.packed._matmul(a, out, add)
+            return self.packed._matmul(a, out, add, self.cores)
         np.matmul(a, self.W, out=out)
         if add is not None:
             out += add
         return out
+
+
+def helper_chunks() -> int:
+    """How many chunks of two-core products (``TWO_CORES``) the helper thread has run in this process."""
+    return _lib.rnnkit_helper_chunks() if _lib is not None else 0
+
+
+def _numpy_sgemm() -> tuple[int, bool] | None:
+    """The address of ``cblas_sgemm`` in the BLAS NumPy loaded (found through ``threadpoolctl``), and
+    whether it takes 64-bit integers; None where there is none to find."""
+    from .blas import _blas_libraries
+
+    for lib in _blas_libraries():
+        try:
+            handle = ctypes.CDLL(lib.filepath)  # the library already loaded: the same instance
+        except OSError:
+            continue
+        for name, ilp64 in (("scipy_cblas_sgemm64_", True), ("cblas_sgemm64_", True), ("cblas_sgemm", False)):
+            try:
+                return ctypes.cast(getattr(handle, name), ctypes.c_void_p).value, ilp64
+            except AttributeError:
+                continue
+    return None
+
+
+_sgemm_ready: bool | None = None
+
+
+def _operand(x: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``(array, transposed, leading dimension)`` of a 2-d float32 operand for BLAS, copied if its
+    layout is neither row- nor column-major."""
+    rows, cols = x.shape
+    if x.strides[1] == 4 and x.strides[0] >= 4 * max(1, cols):
+        return x, 0, x.strides[0] // 4
+    if x.strides[0] == 4 and x.strides[1] >= 4 * max(1, rows):
+        return x, 1, x.strides[1] // 4
+    x = np.ascontiguousarray(x)
+    return x, 0, max(1, cols)
+
+
+def matmul_two_cores(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool = False) -> bool:
+    """``out[:] = a @ b`` (``add``: ``out += a @ b``), float32, through NumPy's BLAS on the caller and
+    on the extension's helper thread, one half each (rows, or columns if wider than tall); the caller
+    keeps NumPy's BLAS at one thread (``blas.single_threaded``). False, with nothing done, where this
+    cannot run (no extension, no ``cblas_sgemm`` found, other dtypes, ``out`` without contiguous rows)."""
+    global _sgemm_ready
+    (M, K), N = a.shape, b.shape[1]
+    if (_lib is None or not (a.dtype == b.dtype == out.dtype == np.float32) or b.shape[0] != K
+            or out.shape != (M, N) or out.strides[1] != 4 or min(M, N, K) == 0):
+        return False
+    if _sgemm_ready is None:
+        found = _numpy_sgemm()
+        if found is not None:
+            _lib.rnnkit_set_sgemm(found[0], int(found[1]))
+        _sgemm_ready = found is not None
+    if not _sgemm_ready:
+        return False
+    a, ta, lda = _operand(a)
+    b, tb, ldb = _operand(b)
+    status = _lib.rnnkit_sgemm2(ta, tb, M, N, K, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0 if add else 0.0,
+                                out.ctypes.data, max(1, out.strides[0] // 4))
+    if status:
+        raise MemoryError("two-core product: the extension refused it")
+    return True

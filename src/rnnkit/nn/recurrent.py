@@ -10,13 +10,14 @@ that ``backward`` returns (the backward pass stops at the block boundary).
 
 Speed (see ``benchmarks/README.md``): each layer hoists its input projection out of the time loop
 and forms its weight gradients with one product after it; the loop itself works in preallocated
-buffers. A unit processes time in spans (``forward_span``/``backward_span``), so that a stack of
-unidirectional layers can run as a two-thread wavefront (``wavefront.py``); a single layer, a
-bidirectional stack, or ``use_wavefront = False`` runs layer by layer, over one span ``[0, T)``.
-In float32 a step's element-wise equations run as compiled kernels, and where a step's product is
-small (batch 1), or the batch at most 32, a whole span runs as one compiled loop (``fastpath.py``,
-``kernels.py``). Those loops, and the steps on a wavefront's threads, run their products through a
-single-threaded kernel that packs ``W_h`` once per sequence (``packed.py``).
+buffers. In float32 a step's element-wise equations run as compiled kernels, and a whole span of
+steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
+its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
+that runs alone at batch up to 64 with a large enough step shares each step's product between two
+cores, and its larger products too (``Cell.two_cores``, ``blas.matmul``).
+A unit processes time in spans (``forward_span``/``backward_span``), so that a stack of unidirectional
+layers whose steps do not run on two cores (larger batches) can run as a two-thread wavefront
+(``wavefront.py``), one core per layer; otherwise the stack runs layer by layer, over one span.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import numpy as np
 
 from . import wavefront
 from .base import Layer
+from .blas import matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
+from .packed import TWO_CORES
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:
@@ -88,13 +91,12 @@ class RecurrentUnit(Layer):
         """Allocate the per-sequence buffers. ``x (T, B, I)`` may still be filling up: span ``[t0, t1)``
         reads only ``x[t0:t1]``, when it runs. ``packed``: the unit runs on a wavefront's thread, so
         its steps' products go through the single-threaded packed kernel (``packed.py``) wherever it
-        is available; otherwise ``Cell.loop_kernels`` decides."""
+        is available; otherwise ``Cell.loop_kernels`` decides. Where it chooses two cores, the
+        layer's larger products are split between two cores too (``blas.matmul``)."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
-        loops = None
-        if mask is None and resets is None:  # the compiled span loops run plain spans only
-            loops, packed = self.cell.loop_kernels(B, H, dtype, packed)
-        cache = self.cell.alloc(T, B, H, self.params, dtype, packed)
+        loops, mode = self.cell.loop_kernels(B, H, dtype, packed, plain=mask is None and resets is None)
+        cache = self.cell.alloc(T, B, H, self.params, dtype, mode)
         h_buf = np.empty((T + 1, B, H), dtype=dtype)
         h_buf[-1 if self.reverse else 0] = h0
         c_buf = None
@@ -108,7 +110,7 @@ class RecurrentUnit(Layer):
         h_prev_seq, h_out = self._views(h_buf)
         c_prev_seq, c_out = self._views(c_buf) if c_buf is not None else (None, None)
         # h_prev_seq: the states the steps actually read (after resets); raw_h_prev: the buffer's view
-        self._cache = dict(cell=cache, loops=loops, packed=packed, x=x,
+        self._cache = dict(cell=cache, loops=loops, packed=mode, x=x,
                            xw=np.empty((T, B, self.params["W_h"].shape[1]), dtype=dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
                            h_prev_seq=h_in if resets is not None else h_prev_seq,
@@ -120,7 +122,8 @@ class RecurrentUnit(Layer):
         p, c = self.params, self._cache
         x, xw = c["x"][t0:t1], c["xw"][t0:t1]
         n, B, I = x.shape
-        np.matmul(x.reshape(n * B, I), p["W_x"], out=xw.reshape(n * B, -1))  # input projections, hoisted
+        # input projections, hoisted
+        matmul(xw.reshape(n * B, -1), x.reshape(n * B, I), p["W_x"], split=c["packed"] == TWO_CORES)
         xw += p["b"]
         steps = self._time_order(t0, t1)
         if c["loops"] is not None:
@@ -218,17 +221,18 @@ class RecurrentUnit(Layer):
         # far slower on x86, and a vanishing gradient reaches it: through saturated tanh units within
         # a few steps, through a fresh LSTM within ~100.
         flush_below = np.finfo(c["dh"].dtype).tiny * 256
+        dA = cache["dA"][t0:t1]
+        n, B, GH = dA.shape
+        I = c["x"].shape[2]
+        dx = np.empty((n, B, I), dtype=dA.dtype) if out is None else out
         if c["loops"] is not None:
             c["parity"] = cell.backward_loop(c["loops"], steps, c["dy"], h_prev_seq, c["h_out"], c["c_prev_seq"],
                                              p, cache, c["dh"], c["dc"], c["parity"], flush_below)
         else:
             self._backward_steps(steps, flush_below)
         # the span's input gradient, one product
-        dA = cache["dA"][t0:t1]
-        n, B, GH = dA.shape
-        I = c["x"].shape[2]
-        dx = np.matmul(dA.reshape(n * B, GH), c["W_xT"], out=None if out is None else out.reshape(n * B, I))
-        return dx.reshape(n, B, I)
+        matmul(dx.reshape(n * B, I), dA.reshape(n * B, GH), c["W_xT"], split=c["packed"] == TWO_CORES)
+        return dx
 
     def _backward_steps(self, steps: range, flush_below: float) -> None:
         p, cell, c = self.params, self.cell, self._cache
@@ -272,12 +276,13 @@ class RecurrentUnit(Layer):
         x, cache = c["x"], c["cell"]
         T, B, I = x.shape
         dA = cache["dA"].reshape(T * B, -1)
+        split = c["packed"] == TWO_CORES
 
         def input_side() -> None:
-            g["W_x"] += x.reshape(T * B, I).T @ dA
+            matmul(g["W_x"], x.reshape(T * B, I).T, dA, add=True, split=split)
             g["b"] += dA.sum(axis=0)
 
-        return [input_side, lambda: cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache)]
+        return [input_side, lambda: cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache, split)]
 
     def end_backward(self, weight_grads: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Add the weight gradients (unless their jobs ran already); return ``dh0, dc0``."""
@@ -332,8 +337,10 @@ class Recurrent(Layer):
                 row.append(self.add_child(f"l{k}" + ("_reverse" if d else ""), unit))
             self.units.append(row)
         # Stacks of unidirectional layers run as a wavefront on two threads (see ``wavefront.py``).
-        # None: when a step's product is large enough to pay for the threads; True: always (tests);
-        # False: layer by layer, the plain reference path the tests compare against.
+        # None: when a step's product is large enough to pay for the threads, unless the layers run
+        # their steps on two cores each (``Cell.two_cores``: 9% faster than the wavefront in LSTM
+        # shape (a), 2% in GRU and RNN); True: always (tests); False: layer by layer, the plain
+        # reference path the tests compare against.
         self.use_wavefront: bool | None = None
         self._cache: dict | None = None
 
@@ -341,8 +348,10 @@ class Recurrent(Layer):
         if not (self.use_wavefront is not False and self.num_layers > 1 and self.num_directions == 1
                 and wavefront.available()):
             return False
+        if self.use_wavefront:
+            return True
         step_work = B * self.hidden_size * self.cell.n_gates * self.hidden_size  # multiply-adds
-        return self.use_wavefront or step_work >= wavefront.MIN_STEP_WORK
+        return step_work >= wavefront.MIN_STEP_WORK and not self.cell.two_cores(B, self.hidden_size, self.dtype)
 
     @property
     def name(self) -> str:

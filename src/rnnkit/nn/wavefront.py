@@ -13,7 +13,9 @@ The steps' products run through ``packed.py``'s single-threaded kernel, which pa
 projection, now per span (one ``(span*B, I) @ (I, G*H)`` product), and forms its weight gradients
 with one product over the whole sequence once its last span is done.
 The results equal the layer-by-layer loop up to rounding of the per-span products; the tests compare
-the two paths. ``threadpoolctl`` limits the BLAS threads; without it the stack runs layer by layer.
+the two paths. Since each layer's steps can share their products between two cores themselves
+(``packed.TWO_CORES``; 9% faster than this wavefront in LSTM shape (a), 2% in GRU and RNN, with no
+pipeline to fill), the wavefront serves the stacks that path does not: batches above 64. ``threadpoolctl`` limits the BLAS threads; without it the stack runs layer by layer.
 """
 
 from __future__ import annotations
