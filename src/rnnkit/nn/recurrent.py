@@ -13,11 +13,12 @@ and forms its weight gradients with one product after it; the loop itself works 
 buffers. In float32 a step's element-wise equations run as compiled kernels, and a whole span of
 steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
 its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
-that runs alone at batch up to 64 with a large enough step shares each step's product between two
-cores, and its larger products too (``Cell.two_cores``, ``blas.matmul``).
-A unit processes time in spans (``forward_span``/``backward_span``), so that a stack of unidirectional
-layers whose steps do not run on two cores (larger batches) can run as a two-thread wavefront
-(``wavefront.py``), one core per layer; otherwise the stack runs layer by layer, over one span.
+that runs alone shares each step's product between two cores where the step is large enough
+(``Cell.two_cores``: shape (a)), and splits its larger products over two cores of our own
+(``blas.matmul``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
+stack of unidirectional layers whose steps do not run on two cores can run as a two-thread wavefront
+(``wavefront.py``, from 4M multiply-adds a step), one core per layer; otherwise the stack runs layer
+by layer, over one span.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from .blas import matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
-from .packed import TWO_CORES
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:
@@ -91,8 +91,8 @@ class RecurrentUnit(Layer):
         """Allocate the per-sequence buffers. ``x (T, B, I)`` may still be filling up: span ``[t0, t1)``
         reads only ``x[t0:t1]``, when it runs. ``packed``: the unit runs on a wavefront's thread, so
         its steps' products go through the single-threaded packed kernel (``packed.py``) wherever it
-        is available; otherwise ``Cell.loop_kernels`` decides. Where it chooses two cores, the
-        layer's larger products are split between two cores too (``blas.matmul``)."""
+        is available; otherwise ``Cell.loop_kernels`` decides, and the layer's larger products are
+        split over two cores of our own (``blas.matmul``)."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
         loops, mode = self.cell.loop_kernels(B, H, dtype, packed, plain=mask is None and resets is None)
@@ -110,7 +110,10 @@ class RecurrentUnit(Layer):
         h_prev_seq, h_out = self._views(h_buf)
         c_prev_seq, c_out = self._views(c_buf) if c_buf is not None else (None, None)
         # h_prev_seq: the states the steps actually read (after resets); raw_h_prev: the buffer's view
-        self._cache = dict(cell=cache, loops=loops, packed=mode, x=x,
+        # a layer running alone splits its larger products over two cores of our own (``blas.matmul``):
+        # beside two-core steps, or an output layer split the same way, OpenBLAS's workers would spin
+        # on after each product and take the second core (LM step (b): 3,300 tokens/s, not ~5,000)
+        self._cache = dict(cell=cache, loops=loops, packed=mode, split=not packed, x=x,
                            xw=np.empty((T, B, self.params["W_h"].shape[1]), dtype=dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
                            h_prev_seq=h_in if resets is not None else h_prev_seq,
@@ -123,7 +126,7 @@ class RecurrentUnit(Layer):
         x, xw = c["x"][t0:t1], c["xw"][t0:t1]
         n, B, I = x.shape
         # input projections, hoisted
-        matmul(xw.reshape(n * B, -1), x.reshape(n * B, I), p["W_x"], split=c["packed"] == TWO_CORES)
+        matmul(xw.reshape(n * B, -1), x.reshape(n * B, I), p["W_x"], split=c["split"])
         xw += p["b"]
         steps = self._time_order(t0, t1)
         if c["loops"] is not None:
@@ -231,7 +234,7 @@ class RecurrentUnit(Layer):
         else:
             self._backward_steps(steps, flush_below)
         # the span's input gradient, one product
-        matmul(dx.reshape(n * B, I), dA.reshape(n * B, GH), c["W_xT"], split=c["packed"] == TWO_CORES)
+        matmul(dx.reshape(n * B, I), dA.reshape(n * B, GH), c["W_xT"], split=c["split"])
         return dx
 
     def _backward_steps(self, steps: range, flush_below: float) -> None:
@@ -276,7 +279,7 @@ class RecurrentUnit(Layer):
         x, cache = c["x"], c["cell"]
         T, B, I = x.shape
         dA = cache["dA"].reshape(T * B, -1)
-        split = c["packed"] == TWO_CORES
+        split = c["split"]
 
         def input_side() -> None:
             matmul(g["W_x"], x.reshape(T * B, I).T, dA, add=True, split=split)
