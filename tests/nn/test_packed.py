@@ -344,7 +344,11 @@ def _child_products(a, b):
     out = blas.matmul(np.empty((a.shape[0], b.shape[1]), np.float32), a, b, split=True)
     if not packed.ENABLED:
         return out, None, 0
-    P, before = PackedMatrix(b), packed.helper_chunks()
-    for _ in range(50):
-        two = P.matmul(a[:20], np.empty((20, b.shape[1]), np.float32), cores=2)
+    P = PackedMatrix(b)
+    two = P.matmul(a[:20], np.empty((20, b.shape[1]), np.float32), cores=2)
+    # products of a step's size (~0.1 ms each), many in a row, for the helper to take part in
+    big = PackedMatrix(np.ones((300, 800), np.float32))
+    x, y, before = np.ones((20, 300), np.float32), np.empty((20, 800), np.float32), packed.helper_chunks()
+    for _ in range(200):
+        big.matmul(x, y, cores=2)
     return out, two, packed.helper_chunks() - before
