@@ -14,8 +14,8 @@ buffers. In float32 a step's element-wise equations run as compiled kernels, and
 steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
 its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
 that runs alone shares each step's product between two cores where the step is large enough
-(``Cell.two_cores``: shape (a)), and splits its larger products over two cores of our own
-(``blas.matmul``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
+(``Cell.two_cores``: shape (a)), and, where its steps run through the packed kernel, splits its
+larger products over two cores of our own (``blas.matmul``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
 stack of unidirectional layers whose steps do not run on two cores can run as a two-thread wavefront
 (``wavefront.py``, from 4M multiply-adds a step), one core per layer; otherwise the stack runs layer
 by layer, over one span.
@@ -31,6 +31,7 @@ from .blas import matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
+from .packed import NUMPY
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:
@@ -91,8 +92,8 @@ class RecurrentUnit(Layer):
         """Allocate the per-sequence buffers. ``x (T, B, I)`` may still be filling up: span ``[t0, t1)``
         reads only ``x[t0:t1]``, when it runs. ``packed``: the unit runs on a wavefront's thread, so
         its steps' products go through the single-threaded packed kernel (``packed.py``) wherever it
-        is available; otherwise ``Cell.loop_kernels`` decides, and the layer's larger products are
-        split over two cores of our own (``blas.matmul``)."""
+        is available; otherwise ``Cell.loop_kernels`` decides, and where it chooses the packed kernel
+        the layer's larger products are split over two cores of our own (``blas.matmul``)."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
         loops, mode = self.cell.loop_kernels(B, H, dtype, packed, plain=mask is None and resets is None)
@@ -110,10 +111,13 @@ class RecurrentUnit(Layer):
         h_prev_seq, h_out = self._views(h_buf)
         c_prev_seq, c_out = self._views(c_buf) if c_buf is not None else (None, None)
         # h_prev_seq: the states the steps actually read (after resets); raw_h_prev: the buffer's view
-        # a layer running alone splits its larger products over two cores of our own (``blas.matmul``):
-        # beside two-core steps, or an output layer split the same way, OpenBLAS's workers would spin
-        # on after each product and take the second core (LM step (b): 3,300 tokens/s, not ~5,000)
-        self._cache = dict(cell=cache, loops=loops, packed=mode, split=not packed, x=x,
+        # A layer running alone whose steps' products run through the packed kernel splits its larger
+        # products over two cores of our own too (``blas.matmul``): beside two-core steps, or an output
+        # layer split the same way, OpenBLAS's workers would spin on after each product and take the
+        # second core (LM step (b): 3,300 tokens/s, not ~5,000). Steps on NumPy's BLAS (batch above
+        # 32, float64) keep OpenBLAS's threads throughout (mixed, LSTM (c) took 1.25x torch's time).
+        split = not packed and mode != NUMPY
+        self._cache = dict(cell=cache, loops=loops, packed=mode, split=split, x=x,
                            xw=np.empty((T, B, self.params["W_h"].shape[1]), dtype=dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
                            h_prev_seq=h_in if resets is not None else h_prev_seq,
