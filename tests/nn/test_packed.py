@@ -352,3 +352,21 @@ def _child_products(a, b):
     for _ in range(200):
         big.matmul(x, y, cores=2)
     return out, two, packed.helper_chunks() - before
+
+
+@needs_kernel
+def test_no_second_thread_where_blas_may_use_one():
+    """With one BLAS thread (``OPENBLAS_NUM_THREADS=1``, as MPI ranks and Dask workers sharing the cores
+    are run, or inside ``single_threaded()``) rnnkit starts no second thread of its own either."""
+    r = np.random.default_rng(14)
+    a, b = r.standard_normal((400, 200)).astype(np.float32), r.standard_normal((200, 800)).astype(np.float32)
+    out = np.empty((400, 800), np.float32)
+    cell = LSTM(4, 4).cell
+    assert cell.two_cores(20, 650, np.float32) is (blas.threads() >= 2)
+    with blas.single_threaded():
+        assert blas.threads() == 1 and not cell.two_cores(20, 650, np.float32)
+        before = packed.helper_chunks()
+        for _ in range(20):
+            blas.matmul(out, a, b, split=True)
+        assert packed.helper_chunks() == before
+    assert rel_err(out, a.astype(np.float64) @ b) < 1e-5

@@ -85,15 +85,26 @@ def single_threaded():
         for lib, n in zip(libs, before):
             lib.set_num_threads(n)
 
+def threads() -> int:
+    """How many threads NumPy's BLAS may use here and now: 1 inside ``single_threaded()``, or where
+    the user set ``OPENBLAS_NUM_THREADS=1`` (as for MPI ranks and Dask workers that share the cores).
+    rnnkit starts its own second thread (``packed.TWO_CORES``, ``matmul(split=True)``) only where this
+    is at least 2."""
+    counts = _openblas_counts()
+    if counts:
+        return max(c.value for c in counts)
+    return max((lib.get_num_threads() for lib in _blas_libraries()), default=os.cpu_count() or 1)
+
+
 SPLIT_MIN_WORK = 1 << 20  # multiply-adds; below, a hand-over costs more than half the product saves
-_CORES = os.cpu_count() or 1
 
 
 def matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, *, add: bool = False, split: bool = False
            ) -> np.ndarray:
     """``out[:] = a @ b`` (``add``: ``out += a @ b``) for 2-d ``a (M, K)``, ``b (K, N)``, ``out (M, N)``.
 
-    ``split``: on two cores of our own where it pays (float32, two cores, the compiled extension):
+    ``split``: on two cores of our own where it pays (float32, two BLAS threads allowed, the compiled
+    extension):
     NumPy's BLAS on one thread, half the product on the caller and half on the extension's helper
     thread (``packed.matmul_two_cores``), the same thread that shares the recurrent steps' products.
     Otherwise NumPy's product as usual.
@@ -101,7 +112,7 @@ def matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, *, add: bool = False, 
     from .packed import matmul_two_cores
 
     (M, K), N = a.shape, b.shape[1]
-    if split and _CORES >= 2 and M * N * K >= SPLIT_MIN_WORK:
+    if split and M * N * K >= SPLIT_MIN_WORK and threads() >= 2:
         with single_threaded():
             if matmul_two_cores(out, a, b, add):
                 return out

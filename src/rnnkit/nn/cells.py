@@ -22,13 +22,13 @@ equations, or a whole span of steps; the tests hold the two paths equal.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 import numpy as np
 
 from . import fastpath
 from .blas import matmul
+from .blas import threads as blas_threads
 from .packed import NUMPY, ONE_CORE, TWO_CORES, Product
 from .packed import available as packed_kernel_available
 
@@ -96,9 +96,10 @@ class Cell:
         return tuple(fastpath.get(name) for name in self.kernel_names)
 
     def two_cores(self, B: int, H: int, dtype) -> bool:
-        """Whether a layer running alone at batch ``B`` shares its steps' products between two cores."""
-        return (packed_kernel_available(dtype) and (os.cpu_count() or 1) >= 2 and B <= self.TWO_CORE_BATCH
-                and B * self.n_gates * H * H >= self.TWO_CORE_WORK)
+        """Whether a layer running alone at batch ``B`` shares its steps' products between two cores
+        (where NumPy's BLAS may use two threads: not with ``OPENBLAS_NUM_THREADS=1``)."""
+        return (packed_kernel_available(dtype) and B <= self.TWO_CORE_BATCH
+                and B * self.n_gates * H * H >= self.TWO_CORE_WORK and blas_threads() >= 2)
 
     def loop_kernels(self, B: int, H: int, dtype, packed: bool, plain: bool = True
                      ) -> tuple[tuple | None, int]:

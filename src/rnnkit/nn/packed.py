@@ -8,11 +8,12 @@ steps' products ran 1.04-1.30x OpenBLAS's rate on one thread, and whole layers 2
 (25-30% at batch 1; ``benchmarks/packed_ab.py``).
 
 The kernel runs in two modes. ``ONE_CORE``: on the calling thread, for the wavefront
-(``wavefront.py``), whose layers run on one core each. ``TWO_CORES``: the caller and one helper thread
+(``wavefront.py``), whose layers run on one core each, and for steps too small to share.
+``TWO_CORES``: the caller and one helper thread
 of the extension take chunks of ``W``'s panels from a shared ticket (each column is still summed by one
 thread, in the same order, so the result equals ``ONE_CORE``'s bit for bit); for a layer that runs
-alone (``Cell.two_cores``: batch up to 64, from 1M multiply-adds a step), where OpenBLAS's two threads
-run the narrow step product at about one core's rate: (20, 650) @ (650, 2600) at 95-130 GFLOP/s here
+alone (``Cell.two_cores``: batch up to 32, from 8M multiply-adds a step), where OpenBLAS's two threads
+run the narrow step product at about one core's rate: (20, 650) @ (650, 2600) at 95-143 GFLOP/s here
 against OpenBLAS's 55-65. The compiled span loops (``kernels.py``) call either by address, without a
 Python round trip per step. A batch of one has its own kernel (a row times four panels at a time).
 Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C compiler at

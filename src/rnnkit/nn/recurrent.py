@@ -345,9 +345,9 @@ class Recurrent(Layer):
             self.units.append(row)
         # Stacks of unidirectional layers run as a wavefront on two threads (see ``wavefront.py``).
         # None: when a step's product is large enough to pay for the threads, unless the layers run
-        # their steps on two cores each (``Cell.two_cores``: 9% faster than the wavefront in LSTM
-        # shape (a), 2% in GRU and RNN); True: always (tests); False: layer by layer, the plain
-        # reference path the tests compare against.
+        # their steps on two cores each (``Cell.two_cores``: 0.86-0.97 of the wavefront's time in
+        # shape (a)); True: always (tests); False: layer by layer, the plain reference path the tests
+        # compare against.
         self.use_wavefront: bool | None = None
         self._cache: dict | None = None
 

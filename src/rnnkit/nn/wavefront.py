@@ -14,8 +14,9 @@ projection, now per span (one ``(span*B, I) @ (I, G*H)`` product), and forms its
 with one product over the whole sequence once its last span is done.
 The results equal the layer-by-layer loop up to rounding of the per-span products; the tests compare
 the two paths. Since each layer's steps can share their products between two cores themselves
-(``packed.TWO_CORES``; 9% faster than this wavefront in LSTM shape (a), 2% in GRU and RNN, with no
-pipeline to fill), the wavefront serves the stacks that path does not: batches above 64. ``threadpoolctl`` limits the BLAS threads; without it the stack runs layer by layer.
+(``packed.TWO_CORES``; 0.86-0.97 of this wavefront's time in shape (a) for every cell, with no
+pipeline to fill), the wavefront serves the stacks that path does not (``Cell.two_cores``): batches
+above 32, and steps of 4M-8M multiply-adds. ``threadpoolctl`` limits the BLAS threads; without it the stack runs layer by layer.
 """
 
 from __future__ import annotations
