@@ -370,3 +370,18 @@ def test_no_second_thread_where_blas_may_use_one():
             blas.matmul(out, a, b, split=True)
         assert packed.helper_chunks() == before
     assert rel_err(out, a.astype(np.float64) @ b) < 1e-5
+
+
+@needs_kernel
+def test_small_split_products_stay_on_the_caller(monkeypatch):
+    """Below ``blas.SPLIT_MIN_WORK`` a split product runs on the caller alone, with one BLAS thread
+    (no OpenBLAS worker woken to spin beside the helper)."""
+    r = np.random.default_rng(15)
+    a, b = r.standard_normal((30, 20)).astype(np.float32), r.standard_normal((20, 40)).astype(np.float32)
+    assert 30 * 20 * 40 < blas.SPLIT_MIN_WORK
+    seen, product = [], blas._product
+    monkeypatch.setattr(blas, "_product", lambda *args: (seen.append(blas.threads()), product(*args)))
+    threads, before = blas.threads(), packed.helper_chunks()
+    out = blas.matmul(np.ones((30, 40), np.float32), a, b, add=True, split=True)
+    assert rel_err(out, 1 + a.astype(np.float64) @ b) < 1e-5
+    assert seen == [1] and packed.helper_chunks() == before and blas.threads() == threads

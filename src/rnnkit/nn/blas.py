@@ -103,21 +103,27 @@ def matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, *, add: bool = False, 
            ) -> np.ndarray:
     """``out[:] = a @ b`` (``add``: ``out += a @ b``) for 2-d ``a (M, K)``, ``b (K, N)``, ``out (M, N)``.
 
-    ``split``: on two cores of our own where it pays (float32, two BLAS threads allowed, the compiled
-    extension):
-    NumPy's BLAS on one thread, half the product on the caller and half on the extension's helper
-    thread (``packed.matmul_two_cores``), the same thread that shares the recurrent steps' products.
-    Otherwise NumPy's product as usual.
+    ``split``: without waking OpenBLAS's own threads (they spin on for ~0.1 s after each call and take
+    the core of rnnkit's helper thread), where rnnkit's extension runs: from ``SPLIT_MIN_WORK``
+    multiply-adds on two cores of our own (float32, two BLAS threads allowed), half on the caller and
+    half on the extension's helper thread (``packed.matmul_two_cores``, the thread that shares the
+    recurrent steps' products), each through NumPy's BLAS at one thread; smaller products on the
+    caller alone. Otherwise, and without ``split``, NumPy's product as usual.
     """
-    from .packed import matmul_two_cores
+    from .packed import ENABLED, matmul_two_cores
 
     (M, K), N = a.shape, b.shape[1]
-    if split and M * N * K >= SPLIT_MIN_WORK and threads() >= 2:
+    if split and ENABLED and threads() >= 2:
         with single_threaded():
-            if matmul_two_cores(out, a, b, add):
-                return out
+            if M * N * K < SPLIT_MIN_WORK or not matmul_two_cores(out, a, b, add):
+                _product(out, a, b, add)
+            return out
+    _product(out, a, b, add)
+    return out
+
+
+def _product(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool) -> None:
     if add:
         out += a @ b
     else:
         np.matmul(a, b, out=out)
-    return out
