@@ -219,10 +219,10 @@ TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda
  * thread: OpenBLAS's workers, once woken, spin for ~0.1 s after each call and would take the core
  * the steps need, and a thread of Python's would wake too slowly for products of a millisecond.
  * The helper spins briefly between calls (a time loop's next product follows within
- * microseconds), then sleeps. Chunks are taken from a
- * shared ticket (the caller's from the front, the helper's from the back), so the caller never waits for a helper that has not woken up: it takes every
- * chunk itself, and waits only for chunks the helper has started. One product at a time: a caller
- * that finds the helper busy (another thread's product) runs alone.
+ * microseconds), then sleeps. Chunks are taken from a shared ticket, the caller's from the front
+ * and the helper's from the back, so the caller never waits for a helper that has not woken up:
+ * it takes every chunk itself, and waits only for chunks the helper has started. One product at a
+ * time: a caller that finds the helper busy (another thread's product) runs alone.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -287,9 +287,8 @@ static struct {
     pthread_cond_t wake;
     atomic_long posted;    /* sequence number of the latest product */
     atomic_long ticket;    /* its sequence number and the chunks left: the caller takes them from the
-                            * front, the helper from the back (each writes one contiguous block of C:
-                            * alternating chunks shared cache lines at every boundary, and the GRU's
-                            * small products ran slower on two cores than on one) */
+                            * front, the helper from the back, so that each writes one block of C
+                            * (alternating chunks shared a cache line at every boundary) */
     atomic_long completed; /* its chunks done */
     atomic_long by_helper; /* chunks the helper has run, ever (for the tests) */
     atomic_flag in_use;

@@ -15,10 +15,10 @@ steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step i
 its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
 that runs alone shares each step's product between two cores where the step is large enough
 (``Cell.two_cores``: shape (a)), and, where its steps run through the packed kernel, splits its
-larger products over two cores of our own (``blas.matmul``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
-stack of unidirectional layers whose steps do not run on two cores can run as a two-thread wavefront
-(``wavefront.py``, from 4M multiply-adds a step), one core per layer; otherwise the stack runs layer
-by layer, over one span.
+larger products over two cores of our own (``blas.matmul``). A unit processes time in spans
+(``forward_span``/``backward_span``), so that a stack of unidirectional layers whose steps do not
+run on two cores can run as a two-thread wavefront (``wavefront.py``, from 4M multiply-adds a
+step), one core per layer; otherwise the stack runs layer by layer, over one span.
 """
 
 from __future__ import annotations
