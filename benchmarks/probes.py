@@ -6,6 +6,7 @@
     python benchmarks/probes.py wavefront-b # shape (b) as a wavefront against layer by layer
     python benchmarks/probes.py loop-batch  # shape (c), batch 64, steps on one core: compiled loops against the Python loop
     python benchmarks/probes.py two-cores   # (a), (b), (c): each layer's steps on two cores against one core
+    python benchmarks/probes.py products    # the steps' product on one core, two cores, OpenBLAS; split products
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -237,15 +238,49 @@ def two_cores(repeats: int) -> None:
         Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK = default
 
 
+def products(repeats: int) -> None:
+    """The steps' product on one core (packed kernel), two cores (``TWO_CORES``) and OpenBLAS's two
+    threads, and a split larger product (``blas.matmul``) against OpenBLAS, alternating with a pause
+    before each (medians of GFLOP/s over the repeats)."""
+    from rnnkit.nn import blas, packed
+
+    def report(shape, ways: dict, calls: int) -> None:
+        M, K, N = shape
+        rates: dict[str, list[float]] = {k: [] for k in ways}
+        for _ in range(repeats):
+            for name, run in ways.items():
+                time.sleep(0.2)  # OpenBLAS's workers park: they would take the helper's core
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    run()
+                rates[name].append(2 * M * K * N * calls / (time.perf_counter() - t0) / 1e9)
+        print(f"({M} x {K}) @ ({K} x {N}): " + ", ".join(f"{k} {np.median(v):.0f}" for k, v in rates.items())
+              + " GFLOP/s")
+
+    rng = np.random.default_rng(0)
+    for M, K, N in ((20, 650, 2600), (20, 2600, 650), (20, 200, 800)):
+        W, a = rng.standard_normal((K, N), dtype=np.float32), rng.standard_normal((M, K), dtype=np.float32)
+        P, out = packed.PackedMatrix(W), np.empty((M, N), np.float32)
+        report((M, K, N), {"one core": lambda: P.matmul(a, out, cores=1),
+                           "two cores": lambda: P.matmul(a, out, cores=2),
+                           "OpenBLAS": lambda: np.matmul(a, W, out=out)}, 100)
+    for M, K, N in ((700, 650, 2600), (400, 200, 800)):
+        a, b = rng.standard_normal((M, K), dtype=np.float32), rng.standard_normal((K, N), dtype=np.float32)
+        out = np.empty((M, N), np.float32)
+        report((M, K, N), {"split": lambda: blas.matmul(out, a, b, split=True),
+                           "OpenBLAS": lambda: np.matmul(a, b, out=out)}, max(3, int(2e9 / (2 * M * K * N))))
+
+
 def main() -> None:
     if sys.argv[1:] == ["_timeout-child"]:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores"])
+    parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
+                                          "products"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
-     "loop-batch": loop_batch, "two-cores": two_cores}[args.probe](args.repeats)
+     "loop-batch": loop_batch, "two-cores": two_cores, "products": products}[args.probe](args.repeats)
 
 
 if __name__ == "__main__":

@@ -96,12 +96,12 @@ TARGET static void tile(long kc, const float* Ap, const float* Wp, float* C, lon
         store(C + r * ldc, acc ? C + r * ldc : (D ? D + r * ldd : NULL), lo[r], hi[r], w);
 }
 
-/* c (1 x N) = a (1 x K) @ W + d (d may be NULL or c): a batch of one, where the 5-row tile would
- * waste 4/5 of its work. Four panels at a time, eight accumulators, W read once. */
+/* panels [p0, p1) of c (1 x N) = a (1 x K) @ W + d (d may be NULL or c): a batch of one, where the
+ * 5-row tile would waste 4/5 of its work. Four panels at a time, eight accumulators, W read once. */
 TARGET static void one_row(long N, long K, const float* a, const float* Wp, float* c, const float* d,
                            long p0, long p1) {
-    long panels = p1, p = p0;
-    for (; p + 4 <= panels; p += 4) {
+    long p = p0;
+    for (; p + 4 <= p1; p += 4) {
         const float* w = Wp + p * K * NR;
         long s = K * NR;
         __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0, x6 = x0, x7 = x0;
@@ -122,7 +122,7 @@ TARGET static void one_row(long N, long K, const float* a, const float* Wp, floa
             store(c + j0, d ? d + j0 : NULL, lo[q], hi[q], width);
         }
     }
-    for (; p < panels; p++) {
+    for (; p < p1; p++) {
         const float* w = Wp + p * K * NR;
         __m256 x0 = _mm256_setzero_ps(), x1 = x0;
         for (long k = 0; k < K; k++, w += NR) {
@@ -213,11 +213,12 @@ TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda
 /* ---- products on two cores: the caller and one helper thread share out chunks of panels.
  *
  * Why: a layer that runs alone (not in a wavefront) leaves one core idle during its serial steps,
- * and OpenBLAS's two threads run the narrow step product at about one core's rate (~64 GFLOP/s
- * for (20 x 650) @ (650 x 2600), against ~130 here). The same helper runs half of the layer's larger
- * products (input projections, weight gradients; rnnkit_sgemm2) through NumPy's own BLAS held at one
- * thread: OpenBLAS's workers, once woken, spin for ~0.1 s after each call and would take the core
- * the steps need, and a thread of Python's would wake too slowly for products of a millisecond.
+ * and OpenBLAS's two threads run the narrow step product at about one core's rate (61 GFLOP/s
+ * for (20 x 650) @ (650 x 2600), against 111 here; benchmarks/probes.py products). The same
+ * helper runs half of the layer's larger products (input projections, weight gradients;
+ * rnnkit_sgemm2) through NumPy's own BLAS held at one thread: OpenBLAS's workers, once woken,
+ * spin for ~0.1 s after each call and would take the core the steps need, and a thread of
+ * Python's would wake too slowly for products of a millisecond.
  * The helper spins briefly between calls (a time loop's next product follows within
  * microseconds), then sleeps. Chunks are taken from a shared ticket, the caller's from the front
  * and the helper's from the back, so the caller never waits for a helper that has not woken up:

@@ -5,9 +5,9 @@ The layers of a wavefront (``wavefront.py``) run on their own threads, each with
 so each wants a single-threaded BLAS. A layer whose steps run on two cores (``packed.TWO_CORES``),
 and the products around it (an output layer, the gradient norm), keep OpenBLAS to one thread and
 split their larger products between the caller and the extension's helper thread (``matmul``):
-OpenBLAS's own workers, once woken, spin for ~0.1 s after each call and take the core the steps need. (A rule
-that also gave batches of up to 8 one thread was dropped: measured again on a quiet machine, two
-threads were faster at every batch from 1 to 8, in layers and in the streaming step.)
+OpenBLAS's own workers, once woken, spin for ~0.1 s after each call and take the core the steps
+need. (A rule that also gave batches of up to 8 one thread was dropped: measured again on a quiet
+machine, two threads were faster at every batch from 1 to 8, in layers and in the streaming step.)
 ``threadpoolctl`` finds the BLAS libraries; without it nothing is switched.
 """
 
@@ -47,16 +47,13 @@ def _openblas_counts() -> list:
     if _counts is None:
         import ctypes
 
-        _counts = []
-        for lib in _blas_libraries():
-            if lib.internal_api != "openblas":
+        try:  # all or none: a BLAS left out would keep its threads
+            _counts = [ctypes.c_int.in_dll(ctypes.CDLL(lib.filepath), "blas_cpu_number")
+                       for lib in _blas_libraries() if lib.internal_api == "openblas"]
+            if len(_counts) != len(_blas_libraries()):
                 _counts = []
-                break
-            try:
-                _counts.append(ctypes.c_int.in_dll(ctypes.CDLL(lib.filepath), "blas_cpu_number"))
-            except (OSError, ValueError):
-                _counts = []
-                break
+        except (OSError, ValueError):
+            _counts = []
     return _counts
 
 
@@ -84,6 +81,7 @@ def single_threaded():
     finally:
         for lib, n in zip(libs, before):
             lib.set_num_threads(n)
+
 
 def threads() -> int:
     """How many threads NumPy's BLAS may use here and now: 1 inside ``single_threaded()``, or where

@@ -9,16 +9,16 @@ steps' products ran 1.04-1.30x OpenBLAS's rate on one thread, and whole layers 2
 
 The kernel runs in two modes. ``ONE_CORE``: on the calling thread, for the wavefront
 (``wavefront.py``), whose layers run on one core each, and for steps too small to share.
-``TWO_CORES``: the caller and one helper thread
-of the extension take chunks of ``W``'s panels from a shared ticket (each column is still summed by one
-thread, in the same order, so the result equals ``ONE_CORE``'s bit for bit); for a layer that runs
-alone (``Cell.two_cores``: batch up to 32, from 8M multiply-adds a step), where OpenBLAS's two threads
-run the narrow step product at about one core's rate: (20, 650) @ (650, 2600) at 95-143 GFLOP/s here
-against OpenBLAS's 55-65. The compiled span loops (``kernels.py``) call either by address, without a
-Python round trip per step. A batch of one has its own kernel (a row times four panels at a time).
-Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension was not built (no C compiler at
-install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the results differ
-only in the rounding of the sums. The tests compare the two.
+``TWO_CORES``: the caller and one helper thread of the extension take chunks of ``W``'s panels from a
+shared ticket (each column is still summed by one thread, in the same order, so the result equals
+``ONE_CORE``'s bit for bit); for a layer that runs alone (``Cell.two_cores``: batch up to 32, from 8M
+multiply-adds a step), where OpenBLAS's two threads run the narrow step product at about one core's
+rate: (20, 650) @ (650, 2600) at 111 GFLOP/s here against OpenBLAS's 61 (``probes.py products``). The
+compiled span loops (``kernels.py``) call either by address, without a Python round trip per step. A
+batch of one has its own kernel (a row times four panels at a time). Float32 only, x86-64 with AVX2
+and FMA; elsewhere, where the extension was not built (no C compiler at install), or with
+``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the results differ only in the
+rounding of the sums. The tests compare the two.
 """
 
 from __future__ import annotations
@@ -106,10 +106,9 @@ class PackedMatrix:
         the right shapes at every step. ``cores``: ``ONE_CORE`` or ``TWO_CORES``."""
         K, N = self.shape
         kernel = _lib.rnnkit_packed_matmul2 if cores == TWO_CORES else _lib.rnnkit_packed_matmul
-        status = kernel(a.shape[0], N, K, a.ctypes.data, a.strides[0] // 4,
-                                           self.data.ctypes.data, out.ctypes.data, out.strides[0] // 4,
-                                           None if add is None else add.ctypes.data,
-                                           0 if add is None else add.strides[0] // 4)
+        status = kernel(a.shape[0], N, K, a.ctypes.data, a.strides[0] // 4, self.data.ctypes.data,
+                        out.ctypes.data, out.strides[0] // 4, None if add is None else add.ctypes.data,
+                        0 if add is None else add.strides[0] // 4)
         if status:
             raise MemoryError("packed matmul could not allocate its workspace")
         return out
