@@ -115,6 +115,15 @@ def test_transposed_and_strided_operands():
 
 
 @needs_kernel
+@pytest.mark.parametrize("rows, cols", [(32, 261), (37, 300), (16, 8), (45, 130)])
+def test_a_transpose_packs_as_its_contiguous_copy(rows, cols):
+    """The transposed pack (blocks of 128 rows, 8 x 8 register transposes for full panels, the rest
+    element by element) lays out exactly what packing a contiguous copy does."""
+    V = np.random.default_rng(rows).standard_normal((rows, cols)).astype(np.float32)
+    assert np.array_equal(PackedMatrix(V.T).data, PackedMatrix(np.ascontiguousarray(V.T)).data)
+
+
+@needs_kernel
 def test_nan_propagates():
     W = np.ones((8, 20), np.float32)
     a = np.ones((6, 8), np.float32)

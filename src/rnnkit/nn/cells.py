@@ -83,11 +83,12 @@ class Cell:
     LOOP_WORK = 1 << 18
     LOOP_PACKED_BATCH = 32
     # a layer running alone shares each step's product between two cores (packed.TWO_CORES) up to
-    # this batch, from this many multiply-adds per step: shape (a) (8.5M-34M) ran in 0.86-0.97 of the
-    # time in two interleaved runs for every cell, shapes (b) (2.4M-3.2M) and (c) (batch 64) showed no
-    # consistent gain (``benchmarks/probes.py two-cores``)
+    # this batch, from this many multiply-adds per step (``benchmarks/probes.py two-cores``): shape (a)
+    # (8.5M-34M) ran in 0.86-0.97 of the time for every cell; LSTM and GRU (b) (3.2M, 2.4M) in 0.83 and
+    # 0.93 once the larger products beside them were split too; RNN (b) (0.8M) and shape (c) (batch 64)
+    # showed no gain
     TWO_CORE_BATCH = 32
-    TWO_CORE_WORK = 1 << 23
+    TWO_CORE_WORK = 1 << 21
 
     def kernels(self, dtype) -> tuple | None:
         """``(forward, backward)`` compiled kernels for steps in ``dtype``, or None for NumPy."""

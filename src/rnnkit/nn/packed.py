@@ -11,7 +11,7 @@ The kernel runs in two modes. ``ONE_CORE``: on the calling thread, for the wavef
 (``wavefront.py``), whose layers run on one core each, and for steps too small to share.
 ``TWO_CORES``: the caller and one helper thread of the extension take chunks of ``W``'s panels from a
 shared ticket (each column is still summed by one thread, in the same order, so the result equals
-``ONE_CORE``'s bit for bit); for a layer that runs alone (``Cell.two_cores``: batch up to 32, from 8M
+``ONE_CORE``'s bit for bit); for a layer that runs alone (``Cell.two_cores``: batch up to 32, from 2M
 multiply-adds a step), where OpenBLAS's two threads run the narrow step product at about one core's
 rate: (20, 650) @ (650, 2600) at 111 GFLOP/s here against OpenBLAS's 61 (``probes.py products``). The
 compiled span loops (``kernels.py``) call either by address, without a Python round trip per step. A

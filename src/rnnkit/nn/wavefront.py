@@ -16,7 +16,7 @@ The results equal the layer-by-layer loop up to rounding of the per-span product
 the two paths. Since each layer's steps can share their products between two cores themselves
 (``packed.TWO_CORES``; 0.86-0.97 of this wavefront's time in shape (a) for every cell, with no
 pipeline to fill), the wavefront serves the stacks that path does not (``Cell.two_cores``): batches
-above 32, and steps of 4M-8M multiply-adds. ``threadpoolctl`` limits the BLAS threads; without it
+above 32 with steps of at least 4M multiply-adds. ``threadpoolctl`` limits the BLAS threads; without it
 the stack runs layer by layer.
 """
 
