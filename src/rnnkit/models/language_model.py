@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import from_dict
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Layer, Linear
-from ..nn.blas import matmul
+from ..nn.blas import deferred, matmul
 from ..nn.layers import matmul_last_axis
 
 CELLS = ("rnn", "lstm", "gru")
@@ -135,8 +135,9 @@ class LanguageModel(Layer):
 
     def backward(self, dlogits: np.ndarray):
         """Backpropagate ``dlogits (B, T, V)``; returns the gradient w.r.t. the initial state."""
-        dh = self.drop_out.backward(self.decoder.backward(dlogits))
-        dx, dstate0 = self.core.backward(dh)
+        with deferred():  # the output layer's weight gradient beside the recurrent layers' backward
+            dh = self.drop_out.backward(self.decoder.backward(dlogits))
+            dx, dstate0 = self.core.backward(dh)
         self.embedding.backward(self.drop_in.backward(dx))
         return dstate0
 

@@ -331,6 +331,24 @@ static struct {
     int started;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, ATOMIC_FLAG_INIT, {0}, 0};
 
+/* Products deferred by the one thread that owns the queue (rnnkit_defer_sgemm): chunks the helper runs
+ * while that thread goes on alone, and that rnnkit_defer_join runs down. The owner holds pool.in_use
+ * from its first deferral to the join, so that meanwhile every shared product runs on its caller. */
+#define LATER_JOBS 64
+#define LATER_CHUNKS 512
+static struct {
+    job_t jobs[LATER_JOBS];
+    int job_of[LATER_CHUNKS];
+    long chunk_of[LATER_CHUNKS];
+    atomic_long queued; /* chunks queued */
+    atomic_long next;   /* the next chunk to take */
+    atomic_long done;   /* chunks finished */
+    atomic_uintptr_t owner; /* the owning thread's tag (owner_tag), or 0 */
+    int n_jobs;
+} later;
+
+static __thread char owner_tag; /* its address tells threads apart */
+
 static long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -368,22 +386,40 @@ TARGET static void take_chunks(const job_t* j, long seq, int helper) {
     }
 }
 
+/* run deferred chunks until none is left to take */
+static void take_later(int helper) {
+    for (;;) {
+        long n = atomic_load(&later.next);
+        if (n >= atomic_load(&later.queued)) return;
+        if (!atomic_compare_exchange_weak(&later.next, &n, n + 1)) continue;
+        run_chunk(&later.jobs[later.job_of[n]], NULL, later.chunk_of[n]);
+        if (helper) atomic_fetch_add(&pool.by_helper, 1);
+        atomic_fetch_add(&later.done, 1);
+    }
+}
+
+static int later_waiting(void) { return atomic_load(&later.next) < atomic_load(&later.queued); }
+
 static void* helper(void* unused) {
     (void)unused;
     long seen = 0;
     for (;;) {
         long seq = atomic_load(&pool.posted), since = now_ns();
-        for (int n = 0; seq == seen; n++) {
+        for (int n = 0; seq == seen && !later_waiting(); n++) {
             __builtin_ia32_pause();
             if (n % 64 == 63 && now_ns() - since > SPIN_NS) break;
             seq = atomic_load(&pool.posted);
         }
         pthread_mutex_lock(&pool.lock);
-        while ((seq = atomic_load(&pool.posted)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+        while ((seq = atomic_load(&pool.posted)) == seen && !later_waiting())
+            pthread_cond_wait(&pool.wake, &pool.lock);
         job_t job = pool.job;
         pthread_mutex_unlock(&pool.lock);
-        seen = seq;
-        take_chunks(&job, seq, 1);
+        if (seq != seen) {
+            seen = seq;
+            take_chunks(&job, seq, 1);
+        }
+        take_later(1);
     }
     return NULL;
 }
@@ -393,6 +429,11 @@ static void after_fork_in_child(void) { /* the helper thread does not survive a 
     pthread_cond_init(&pool.wake, NULL);
     atomic_flag_clear(&pool.in_use);
     pool.started = 0;
+    atomic_store(&later.queued, 0);
+    atomic_store(&later.next, 0);
+    atomic_store(&later.done, 0);
+    atomic_store(&later.owner, 0);
+    later.n_jobs = 0;
 }
 
 static int start_helper(void) {
@@ -467,6 +508,58 @@ int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long l
     return run_job(&job);
 }
 
+/* rnnkit_sgemm2's product, deferred: queued in chunks for the helper, which runs them while the
+ * caller goes on alone; all have run when rnnkit_defer_join returns. 0 if queued; 1 if not (another
+ * thread's product holds the helper, the queue is full, or the helper cannot start): then the caller
+ * runs it itself. -2 if no sgemm was set. One thread defers at a time: the one that queued first,
+ * until its join (the queue's owner; another thread's deferrals are refused). */
+int rnnkit_defer_sgemm(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B,
+                       long ldb, float beta, float* C, long ldc) {
+    if (!sgemm_fn) return -2;
+    int by_rows = M >= N;
+    long total = by_rows ? M : N, parts = total < 4 ? total : 4, chunk = (total + parts - 1) / parts;
+    long n_chunks = (total + chunk - 1) / chunk;
+    uintptr_t me = (uintptr_t)&owner_tag;
+    if (atomic_load(&later.owner) != me) { /* the first deferral: take the helper, if free */
+        if (atomic_flag_test_and_set(&pool.in_use)) return 1;
+        if (!pool.started && start_helper()) {
+            atomic_flag_clear(&pool.in_use);
+            return 1;
+        }
+        atomic_store(&later.owner, me);
+    }
+    long queued = atomic_load(&later.queued);
+    if (later.n_jobs == LATER_JOBS || queued + n_chunks > LATER_CHUNKS) return 1;
+    job_t job = {SGEMM, M, N, K, lda, ldc, 0, chunk, n_chunks, A, NULL, NULL, C, ta, tb, by_rows, ldb, beta, B};
+    int j = later.n_jobs++;
+    later.jobs[j] = job;
+    for (long c = 0; c < n_chunks; c++) {
+        later.job_of[queued + c] = j;
+        later.chunk_of[queued + c] = c;
+    }
+    pthread_mutex_lock(&pool.lock);
+    atomic_store(&later.queued, queued + n_chunks);
+    pthread_cond_signal(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    return 0;
+}
+
+/* run the deferred chunks left, beside the helper, and wait for all; then the queue is free */
+void rnnkit_defer_join(void) {
+    if (atomic_load(&later.owner) != (uintptr_t)&owner_tag) return; /* nothing deferred by this thread */
+    take_later(0);
+    for (long n = 0; atomic_load(&later.done) < atomic_load(&later.queued); n++) {
+        __builtin_ia32_pause();
+        if (n % 1024 == 1023) sched_yield();
+    }
+    atomic_store(&later.queued, 0);
+    atomic_store(&later.next, 0);
+    atomic_store(&later.done, 0);
+    later.n_jobs = 0;
+    atomic_store(&later.owner, 0);
+    atomic_flag_clear(&pool.in_use);
+}
+
 int rnnkit_packed_supported(void) {
     __builtin_cpu_init();
     int yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -479,6 +572,9 @@ int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda, const
 int rnnkit_packed_matmul2(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
                           long ldc, const float* D, long ldd) { return -1; }
 int rnnkit_packed_supported(void) { return 0; }
+int rnnkit_defer_sgemm(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B,
+                       long ldb, float beta, float* C, long ldc) { return -2; }
+void rnnkit_defer_join(void) {}
 long rnnkit_helper_chunks(void) { return 0; }
 void rnnkit_set_sgemm(void* fn, int ilp64) {}
 int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,

@@ -181,7 +181,7 @@ class Cell:
         """Add ``dW_h`` (and cell-specific parameters) after the loop. ``H_prev (T*B, H)``; ``split``:
         the products' rows shared with a helper thread (``blas.matmul``)."""
         dA = cache["dA"]
-        matmul(grads["W_h"], H_prev.T, dA.reshape(-1, dA.shape[-1]), add=True, split=split)
+        matmul(grads["W_h"], H_prev.T, dA.reshape(-1, dA.shape[-1]), add=True, split=split, defer=True)
 
 
 class RNNCell(Cell):
@@ -491,10 +491,11 @@ class GRUCell(Cell):
         H = H_prev.shape[1]
         if self.reset == "after":
             dA_h = cache["dA_h"].reshape(H_prev.shape[0], -1)
-            matmul(grads["W_h"], H_prev.T, dA_h, add=True, split=split)
+            matmul(grads["W_h"], H_prev.T, dA_h, add=True, split=split, defer=True)
             grads["b_hn"] += dA_h[:, 2 * H :].sum(axis=0)
         else:
             dA = cache["dA"].reshape(H_prev.shape[0], -1)
             dW_h = grads["W_h"]
-            matmul(dW_h[:, : 2 * H], H_prev.T, dA[:, : 2 * H], add=True, split=split)
-            matmul(dW_h[:, 2 * H :], cache["rh"].reshape(-1, H).T, dA[:, 2 * H :], add=True, split=split)
+            matmul(dW_h[:, : 2 * H], H_prev.T, dA[:, : 2 * H], add=True, split=split, defer=True)
+            matmul(dW_h[:, 2 * H :], cache["rh"].reshape(-1, H).T, dA[:, 2 * H :], add=True, split=split,
+                   defer=True)

@@ -93,8 +93,8 @@ class Linear(Layer):
         x2 = self._x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
         dx = np.empty(self._x.shape, dtype=np.result_type(dy2, self.dtype))
-        matmul(self.grads["W"], x2.T, dy2, add=True, split=True)  # as in matmul_last_axis
-        matmul(dx.reshape(x2.shape), dy2, self.params["W"].T, split=True)
+        matmul(dx.reshape(x2.shape), dy2, self.params["W"].T, split=True)  # as in matmul_last_axis
+        matmul(self.grads["W"], x2.T, dy2, add=True, split=True, defer=True)
         if "b" in self.grads:
             self.grads["b"] += dy2.sum(axis=0)
         return dx

@@ -46,6 +46,8 @@ def _load():
     lib.rnnkit_sgemm2.argtypes = [ctypes.c_int, ctypes.c_int, long, long, long, ptr, long, ptr, long,
                                   ctypes.c_float, ptr, long]
     lib.rnnkit_sgemm2.restype = ctypes.c_int
+    lib.rnnkit_defer_sgemm.argtypes, lib.rnnkit_defer_sgemm.restype = lib.rnnkit_sgemm2.argtypes, ctypes.c_int
+    lib.rnnkit_defer_join.argtypes, lib.rnnkit_defer_join.restype = [], None
     for fn in (lib.rnnkit_packed_matmul, lib.rnnkit_packed_matmul2):
         fn.argtypes = [long, long, long, ptr, long, ptr, ptr, long, ptr, long]
         fn.restype = ctypes.c_int
@@ -181,27 +183,62 @@ def _operand(x: np.ndarray) -> tuple[np.ndarray, int, int]:
     return x, 0, max(1, cols)
 
 
-def matmul_two_cores(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool = False) -> bool:
-    """``out[:] = a @ b`` (``add``: ``out += a @ b``), float32, through NumPy's BLAS on the caller and
-    on the extension's helper thread, one half each (rows, or columns if wider than tall); the caller
-    keeps NumPy's BLAS at one thread (``blas.single_threaded``). False, with nothing done, where this
-    cannot run (no extension, no ``cblas_sgemm`` found, other dtypes, ``out`` without contiguous rows)."""
+def _sgemm_operands(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple | None:
+    """``(a, ta, lda, b, tb, ldb)`` for the extension's products through NumPy's ``cblas_sgemm``, or
+    None where they cannot run (no extension, no ``cblas_sgemm`` found, other dtypes, ``out`` without
+    contiguous rows)."""
     global _sgemm_ready
     (M, K), N = a.shape, b.shape[1]
     if (_lib is None or not (a.dtype == b.dtype == out.dtype == np.float32) or b.shape[0] != K
             or out.shape != (M, N) or out.strides[1] != 4 or min(M, N, K) == 0):
-        return False
+        return None
     if _sgemm_ready is None:
         found = _numpy_sgemm()
         if found is not None:
             _lib.rnnkit_set_sgemm(found[0], int(found[1]))
         _sgemm_ready = found is not None
     if not _sgemm_ready:
+        return None
+    return (*_operand(a), *_operand(b))
+
+
+def matmul_two_cores(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool = False) -> bool:
+    """``out[:] = a @ b`` (``add``: ``out += a @ b``), float32, through NumPy's BLAS on the caller and
+    on the extension's helper thread, one half each (rows, or columns if wider than tall); the caller
+    keeps NumPy's BLAS at one thread (``blas.single_threaded``). False, with nothing done, where this
+    cannot run (see ``_sgemm_operands``)."""
+    ops = _sgemm_operands(out, a, b)
+    if ops is None:
         return False
-    a, ta, lda = _operand(a)
-    b, tb, ldb = _operand(b)
-    status = _lib.rnnkit_sgemm2(ta, tb, M, N, K, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0 if add else 0.0,
-                                out.ctypes.data, max(1, out.strides[0] // 4))
+    a, ta, lda, b, tb, ldb = ops
+    status = _lib.rnnkit_sgemm2(ta, tb, out.shape[0], out.shape[1], a.shape[1], a.ctypes.data, lda,
+                                b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
+                                max(1, out.strides[0] // 4))
     if status:
         raise MemoryError("two-core product: the extension refused it")
     return True
+
+
+def defer_product(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool, keep: list) -> bool:
+    """Queue ``out[:] = a @ b`` (``add``: ``out += a @ b``) for the helper thread, which runs it while
+    the caller goes on with NumPy's BLAS at one thread; ``join_deferred`` waits for it. The operands
+    are appended to ``keep``, which must hold them until then. False, with nothing done, where it
+    cannot be queued (as ``matmul_two_cores``; or another thread's product holds the helper, or the
+    queue is full): then the caller runs it."""
+    ops = _sgemm_operands(out, a, b)
+    if ops is None:
+        return False
+    a, ta, lda, b, tb, ldb = ops
+    status = _lib.rnnkit_defer_sgemm(ta, tb, out.shape[0], out.shape[1], a.shape[1], a.ctypes.data, lda,
+                                     b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
+                                     max(1, out.strides[0] // 4))
+    if status:
+        return False
+    keep.extend((out, a, b))
+    return True
+
+
+def join_deferred() -> None:
+    """Run the deferred products still queued, on the caller beside the helper, and wait for all."""
+    if _lib is not None:
+        _lib.rnnkit_defer_join()

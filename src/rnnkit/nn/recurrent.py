@@ -27,7 +27,7 @@ import numpy as np
 
 from . import wavefront
 from .base import Layer
-from .blas import matmul
+from .blas import deferred, matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
@@ -287,7 +287,7 @@ class RecurrentUnit(Layer):
         split = c["split"]
 
         def input_side() -> None:
-            matmul(g["W_x"], x.reshape(T * B, I).T, dA, add=True, split=split)
+            matmul(g["W_x"], x.reshape(T * B, I).T, dA, add=True, split=split, defer=True)
             g["b"] += dA.sum(axis=0)
 
         return [input_side, lambda: cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache, split)]
@@ -528,7 +528,8 @@ class Recurrent(Layer):
         if self._cache["wavefront"]:
             grad = self._backward_wavefront(grad, dh_T, dc_T, dh0, dc0)
         else:
-            grad = self._backward_layers(grad, dh_T, dc_T, dh0, dc0)
+            with deferred():  # each layer's weight gradients beside the layers below it
+                grad = self._backward_layers(grad, dh_T, dc_T, dh0, dc0)
         return np.ascontiguousarray(grad.transpose(1, 0, 2)), self._pack_state(dh0, dc0)
 
     def _backward_layers(self, grad, dh_T, dc_T, dh0, dc0):
