@@ -7,6 +7,7 @@
     python benchmarks/probes.py loop-batch  # shape (c), batch 64, steps on one core: compiled loops against the Python loop
     python benchmarks/probes.py two-cores   # (a), (b), (c): each layer's steps on two cores against one core
     python benchmarks/probes.py products    # the steps' product on one core, two cores, OpenBLAS; split products
+    python benchmarks/probes.py defer       # weight gradients deferred to the helper thread, or not: layers, LM step
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -238,6 +239,48 @@ def two_cores(repeats: int) -> None:
         Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK = default
 
 
+def defer(repeats: int) -> None:
+    """The backward pass's weight gradients deferred to the helper thread (``blas.deferred``) against
+    the same code with every deferral refused (the products then run at once, split over two cores):
+    layers at (a) and (b), then the LM training step at (a) and (b) as ``bench.py`` runs it."""
+    from rnnkit.nn import packed
+
+    queue = packed.defer_product
+
+    def use(on):
+        def apply(_=None):
+            packed.defer_product = queue if on else (lambda *args: False)
+        return apply
+
+    settings = {"deferred": use(True), "at once": use(False)}
+    try:
+        for shape, dims in (("a", (20, 35, 650, 2)), ("b", (20, 20, 200, 2))):
+            for name, cls in cells().items():
+                compare(f"{name} ({shape})", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
+                        settings, repeats, dims)
+        sys.path.insert(0, HERE)
+        import bench
+
+        for shape, (B, T, H, L) in (("a", (20, 35, 650, 2)), ("b", (20, 20, 200, 2))):
+            step = bench.rnnkit_lm(B, T, H, L, np.random.default_rng(0))
+            times: dict[str, list[float]] = {k: [] for k in settings}
+            for r in range(repeats + 1):
+                for label in (list(settings) if r % 2 else list(settings)[::-1]):
+                    settings[label]()
+                    step()
+                    time.sleep(0.25)
+                    t0 = time.perf_counter()
+                    step()
+                    if r:
+                        times[label].append(time.perf_counter() - t0)
+            on, off = (np.array(v) for v in times.values())
+            print(f"LM step ({shape}): deferred {B * T / np.median(on):,.0f} tokens/s, at once "
+                  f"{B * T / np.median(off):,.0f}, time ratio {np.median(on) / np.median(off):.3f}, deferred "
+                  f"faster in {np.mean(on < off) * 100:.0f}% of {len(on)} pairs")
+    finally:
+        packed.defer_product = queue
+
+
 def products(repeats: int) -> None:
     """The steps' product on one core (packed kernel), two cores (``TWO_CORES``) and OpenBLAS's two
     threads, and a split larger product (``blas.matmul``) against OpenBLAS, alternating with a pause
@@ -276,11 +319,12 @@ def main() -> None:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
-                                          "products"])
+                                          "products", "defer"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
-     "loop-batch": loop_batch, "two-cores": two_cores, "products": products}[args.probe](args.repeats)
+     "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer}[args.probe](
+        args.repeats)
 
 
 if __name__ == "__main__":

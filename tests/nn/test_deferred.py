@@ -220,3 +220,30 @@ def test_single_threaded_contexts_of_two_threads_overlapping_in_any_order():
     for t in threads:
         t.join(timeout=60)
     assert seen["after A left"] == 1 and blas.threads() == start
+
+
+@pytest.mark.skipif(not packed.ENABLED, reason="packed extension not built")
+def test_stacks_defer_only_where_their_steps_run_on_the_packed_kernel():
+    """Steps on NumPy's BLAS (batch 40 at hidden 128) would run on one thread inside ``deferred()``:
+    those stacks, and the wavefront's, do not defer; batch 20 does (where two BLAS threads are
+    allowed). The gradients agree with a run that defers and splits nothing."""
+    from rnnkit.nn import LSTM
+
+    r = np.random.default_rng(11)
+    lstm = LSTM(64, 128, num_layers=2, rng=r)
+    for B, wavefront, defers in ((40, None, False), (20, None, blas.threads() >= 2), (20, True, False)):
+        lstm.use_wavefront = wavefront
+        x = r.standard_normal((B, 7, 64)).astype(np.float32)
+        lstm.forward(x)
+        assert lstm.backward_defers() is defers, (B, wavefront)
+        lstm.zero_grad()
+        dx, _ = lstm.backward(np.ones((B, 7, 128), np.float32))
+        grads = {name: g.copy() for name, _, g in lstm.named_parameters()}
+        lstm.use_wavefront = False  # layer by layer, and below on one BLAS thread: nothing deferred or split
+        lstm.forward(x)
+        lstm.zero_grad()
+        with blas.single_threaded():  # nothing deferred, nothing split
+            dx_ref, _ = lstm.backward(np.ones((B, 7, 128), np.float32))
+        assert rel_err(dx, dx_ref) < 1e-5
+        for name, _, g in lstm.named_parameters():
+            assert rel_err(grads[name], g) < 1e-5, name

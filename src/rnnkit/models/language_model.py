@@ -6,6 +6,7 @@ returns it, ``(num_layers, B, H)`` (a tuple ``(h, c)`` for LSTM).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -135,7 +136,8 @@ class LanguageModel(Layer):
 
     def backward(self, dlogits: np.ndarray):
         """Backpropagate ``dlogits (B, T, V)``; returns the gradient w.r.t. the initial state."""
-        with deferred():  # the output layer's weight gradient beside the recurrent layers' backward
+        # the output layer's weight gradient beside the recurrent layers' backward, where they defer theirs
+        with deferred() if self.core.backward_defers() else nullcontext():
             dh = self.drop_out.backward(self.decoder.backward(dlogits))
             dx, dstate0 = self.core.backward(dh)
         self.embedding.backward(self.drop_in.backward(dx))

@@ -8,6 +8,8 @@ split their larger products between the caller and the extension's helper thread
 OpenBLAS's own workers, once woken, spin for ~0.1 s after each call and take the core the steps
 need. (A rule that also gave batches of up to 8 one thread was dropped: measured again on a quiet
 machine, two threads were faster at every batch from 1 to 8, in layers and in the streaming step.)
+Inside ``deferred()`` (a backward pass), the weight gradients' products are handed whole to that
+helper and run beside the caller's next serial steps, which then run on one core.
 ``threadpoolctl`` finds the BLAS libraries; without it nothing is switched.
 """
 

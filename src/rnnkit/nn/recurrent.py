@@ -14,14 +14,18 @@ buffers. In float32 a step's element-wise equations run as compiled kernels, and
 steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
 its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
 that runs alone shares each step's product between two cores where the step is large enough
-(``Cell.two_cores``: shape (a)), and, where its steps run through the packed kernel, splits its
-larger products over two cores of our own (``blas.matmul``). A unit processes time in spans
-(``forward_span``/``backward_span``), so that a stack of unidirectional layers whose steps do not
-run on two cores can run as a two-thread wavefront (``wavefront.py``, from 4M multiply-adds a
-step), one core per layer; otherwise the stack runs layer by layer, over one span.
+(``Cell.two_cores``: shapes (a) and (b)), and, where its steps run through the packed kernel,
+splits its larger products over two cores of our own (``blas.matmul``); in the backward pass, each
+layer's weight-gradient products run on the second core beside the layers below it
+(``blas.deferred``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
+stack of unidirectional layers whose steps do not run on two cores can run as a two-thread
+wavefront (``wavefront.py``, from 4M multiply-adds a step), one core per layer; otherwise the stack
+runs layer by layer, over one span.
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -527,10 +531,18 @@ class Recurrent(Layer):
         grad = np.ascontiguousarray(dy.transpose(1, 0, 2))  # (T, B, D*H)
         if self._cache["wavefront"]:
             grad = self._backward_wavefront(grad, dh_T, dc_T, dh0, dc0)
-        else:
-            with deferred():  # each layer's weight gradients beside the layers below it
+        else:  # each layer's weight gradients beside the layers below it, where that helps
+            with deferred() if self.backward_defers() else nullcontext():
                 grad = self._backward_layers(grad, dh_T, dc_T, dh0, dc0)
         return np.ascontiguousarray(grad.transpose(1, 0, 2)), self._pack_state(dh0, dc0)
+
+    def backward_defers(self) -> bool:
+        """Whether ``backward`` after the last ``forward`` hands its weight gradients to the helper
+        thread (``blas.deferred``): where the layers ran one by one with their steps through the packed
+        kernel. Not where the steps run on NumPy's BLAS (batch above 32, float64), which would then
+        run on one thread, nor on the wavefront, whose two threads take both cores."""
+        c = self._cache
+        return c is not None and not c["wavefront"] and self.units[0][0]._cache["split"]
 
     def _backward_layers(self, grad, dh_T, dc_T, dh0, dc0):
         D, H = self.num_directions, self.hidden_size
