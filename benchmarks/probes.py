@@ -8,6 +8,7 @@
     python benchmarks/probes.py two-cores   # (a), (b), (c): each layer's steps on two cores against one core
     python benchmarks/probes.py products    # the steps' product on one core, two cores, OpenBLAS; split products
     python benchmarks/probes.py defer       # weight gradients deferred to the helper thread, or not: layers, LM step
+    python benchmarks/probes.py layout      # packing W_h and its transpose; dA @ W_x^T as a view or a copy
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -281,6 +282,39 @@ def defer(repeats: int) -> None:
         packed.defer_product = queue
 
 
+def layout(repeats: int) -> None:
+    """Packing ``W_h`` and its transpose for the steps (shape (a)'s and (b)'s), and the backward's
+    input-gradient product ``dA @ W_x^T`` with ``W_x^T`` as a transposed view against a contiguous
+    copy made first (the copy included), split over two cores; medians over the repeats."""
+    from rnnkit.nn import blas, packed
+
+    rng = np.random.default_rng(0)
+
+    def median_ms(fn, calls: int = 20) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times.append((time.perf_counter() - t0) / calls)
+        return float(np.median(times)) * 1e3
+
+    for H in (650, 200):
+        W = rng.standard_normal((H, 4 * H), dtype=np.float32)
+        out = np.empty(packed._lib.rnnkit_packed_size(4 * H, H) + 16, np.float32)
+        pack = packed._lib.rnnkit_pack
+        forward = median_ms(lambda: pack(W.ctypes.data, H, 4 * H, 4 * H, 1, out.ctypes.data))
+        backward = median_ms(lambda: pack(W.ctypes.data, 4 * H, H, 1, 4 * H, out.ctypes.data))
+        print(f"pack W_h ({H} x {4 * H}): {forward:.3f} ms; its transpose: {backward:.3f} ms")
+    for M, H in ((700, 650), (400, 200)):
+        dA = rng.standard_normal((M, 4 * H), dtype=np.float32)
+        W_x, dx = rng.standard_normal((H, 4 * H), dtype=np.float32), np.empty((M, H), np.float32)
+        view = median_ms(lambda: blas.matmul(dx, dA, W_x.T, split=True), 5)
+        copy = median_ms(lambda: blas.matmul(dx, dA, np.ascontiguousarray(W_x.T), split=True), 5)
+        print(f"dA ({M} x {4 * H}) @ W_x^T: as a view {view:.2f} ms, through a contiguous copy {copy:.2f} ms")
+
+
 def products(repeats: int) -> None:
     """The steps' product on one core (packed kernel), two cores (``TWO_CORES``) and OpenBLAS's two
     threads, and a split larger product (``blas.matmul``) against OpenBLAS, alternating with a pause
@@ -319,12 +353,13 @@ def main() -> None:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
-                                          "products", "defer"])
+                                          "products", "defer", "layout"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
-     "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer}[args.probe](
-        args.repeats)
+    probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
+              "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
+              "layout": layout}
+    probes[args.probe](args.repeats)
 
 
 if __name__ == "__main__":

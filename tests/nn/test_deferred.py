@@ -247,3 +247,17 @@ def test_stacks_defer_only_where_their_steps_run_on_the_packed_kernel():
         assert rel_err(dx, dx_ref) < 1e-5
         for name, _, g in lstm.named_parameters():
             assert rel_err(grads[name], g) < 1e-5, name
+
+
+@pytest.mark.parametrize("split, defer", [(False, False), (True, False), (True, True)])
+def test_column_sums_as_bias_gradients(split, defer, monkeypatch):
+    """``add_column_sums``: NumPy's sum, or ``ones @ a`` split or deferred, into a 1-d bias gradient
+    (a single row whose stride NumPy leaves 0: BLAS needs a leading dimension of at least N)."""
+    monkeypatch.setattr(blas, "SPLIT_MIN_WORK", 1)
+    r = np.random.default_rng(12)
+    a = r.standard_normal((700, 3 * 500)).astype(np.float32)[:, 1000:]  # a gate block: strided rows
+    out = r.standard_normal(500).astype(np.float32)
+    want = out.astype(np.float64) + a.astype(np.float64).sum(axis=0)
+    with blas.deferred():
+        blas.add_column_sums(out, a, split=split, defer=defer)
+    assert rel_err(out, want) < 1e-5

@@ -173,6 +173,24 @@ def matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, *, add: bool = False, 
     return out
 
 
+_ones: dict = {}  # (length, dtype) -> a ones row, for add_column_sums
+
+
+def add_column_sums(out: np.ndarray, a: np.ndarray, *, split: bool = False, defer: bool = False) -> None:
+    """``out += a.sum(axis=0)`` for ``a (M, N)``, ``out (N,)``: a bias gradient. With ``split`` (float32)
+    as the product ``ones (1, M) @ a`` through ``matmul``, so that inside ``deferred()`` it runs on the
+    helper thread beside the caller's work instead of on the caller (2 ms for an LM's output layer at
+    hidden 650); otherwise NumPy's sum."""
+    if not (split and a.dtype == out.dtype == np.float32 and a.ndim == 2 and out.shape == (a.shape[1],)):
+        out += a.sum(axis=0)
+        return
+    key = (a.shape[0], a.dtype)
+    ones = _ones.get(key)
+    if ones is None:
+        ones = _ones[key] = np.ones((1, a.shape[0]), dtype=a.dtype)
+    matmul(out[None, :], ones, a, add=True, split=True, defer=defer)
+
+
 def _product(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool) -> None:
     if add:
         out += a @ b

@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import fastpath
-from .blas import matmul
+from .blas import add_column_sums, matmul
 from .blas import threads as blas_threads
 from .packed import NUMPY, ONE_CORE, TWO_CORES, Product
 from .packed import available as packed_kernel_available
@@ -492,7 +492,7 @@ class GRUCell(Cell):
         if self.reset == "after":
             dA_h = cache["dA_h"].reshape(H_prev.shape[0], -1)
             matmul(grads["W_h"], H_prev.T, dA_h, add=True, split=split, defer=True)
-            grads["b_hn"] += dA_h[:, 2 * H :].sum(axis=0)
+            add_column_sums(grads["b_hn"], dA_h[:, 2 * H :], split=split, defer=True)
         else:
             dA = cache["dA"].reshape(H_prev.shape[0], -1)
             dW_h = grads["W_h"]

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import fastpath
 from .base import Layer
-from .blas import matmul
+from .blas import add_column_sums, matmul
 from .checks import check_float_array, check_indices
 from .init import uniform
 
@@ -96,7 +96,7 @@ class Linear(Layer):
         matmul(dx.reshape(x2.shape), dy2, self.params["W"].T, split=True)  # as in matmul_last_axis
         matmul(self.grads["W"], x2.T, dy2, add=True, split=True, defer=True)
         if "b" in self.grads:
-            self.grads["b"] += dy2.sum(axis=0)
+            add_column_sums(self.grads["b"], dy2, split=True, defer=True)
         return dx
 
 

@@ -202,6 +202,11 @@ def _sgemm_operands(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple | No
     return (*_operand(a), *_operand(b))
 
 
+def _ld(out: np.ndarray) -> int:
+    """``out``'s leading dimension for BLAS: its row stride, which NumPy may leave 0 for a single row."""
+    return out.strides[0] // 4 if out.shape[0] > 1 else max(1, out.shape[1])
+
+
 def matmul_two_cores(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool = False) -> bool:
     """``out[:] = a @ b`` (``add``: ``out += a @ b``), float32, through NumPy's BLAS on the caller and
     on the extension's helper thread, one half each (rows, or columns if wider than tall); the caller
@@ -213,7 +218,7 @@ def matmul_two_cores(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool = 
     a, ta, lda, b, tb, ldb = ops
     status = _lib.rnnkit_sgemm2(ta, tb, out.shape[0], out.shape[1], a.shape[1], a.ctypes.data, lda,
                                 b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
-                                max(1, out.strides[0] // 4))
+                                _ld(out))
     if status:
         raise MemoryError("two-core product: the extension refused it")
     return True
@@ -231,7 +236,7 @@ def defer_product(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool, keep
     a, ta, lda, b, tb, ldb = ops
     status = _lib.rnnkit_defer_sgemm(ta, tb, out.shape[0], out.shape[1], a.shape[1], a.ctypes.data, lda,
                                      b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
-                                     max(1, out.strides[0] // 4))
+                                     _ld(out))
     if status:
         return False
     keep.extend((out, a, b))

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import wavefront
 from .base import Layer
-from .blas import deferred, matmul
+from .blas import add_column_sums, deferred, matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
@@ -292,7 +292,7 @@ class RecurrentUnit(Layer):
 
         def input_side() -> None:
             matmul(g["W_x"], x.reshape(T * B, I).T, dA, add=True, split=split, defer=True)
-            g["b"] += dA.sum(axis=0)
+            add_column_sums(g["b"], dA, split=split, defer=True)
 
         return [input_side, lambda: cell.hidden_grads(c["h_prev_seq"].reshape(T * B, -1), p, g, cache, split)]
 
