@@ -338,7 +338,8 @@ static struct {
  * while that thread goes on alone, and that rnnkit_defer_join runs down. The owner holds pool.in_use
  * from its first deferral to the join, so that meanwhile every shared product runs on its caller. */
 #define LATER_JOBS 64
-#define LATER_CHUNKS 512
+#define LATER_CHUNKS 1024
+#define LATER_WORK (128L << 20)
 static struct {
     job_t jobs[LATER_JOBS];
     int job_of[LATER_CHUNKS];
@@ -520,7 +521,12 @@ int rnnkit_defer_sgemm(int ta, int tb, long M, long N, long K, const float* A, l
                        long ldb, float beta, float* C, long ldc) {
     if (!sgemm_fn) return -2;
     int by_rows = M >= N;
-    long total = by_rows ? M : N, parts = total < 4 ? total : 4, chunk = (total + parts - 1) / parts;
+    /* blocks of about LATER_WORK multiply-adds, so that the caller and the helper end a join together
+     * (each block re-packs the operand it shares: not too small either) */
+    long total = by_rows ? M : N, parts = M * N * K / LATER_WORK;
+    parts = parts < 2 ? 2 : parts > 16 ? 16 : parts;
+    parts = parts < total ? parts : total;
+    long chunk = (total + parts - 1) / parts;
     long n_chunks = (total + chunk - 1) / chunk;
     uintptr_t me = (uintptr_t)&owner_tag;
     if (atomic_load(&later.owner) != me) { /* the first deferral: take the helper, if free */
