@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from _support import rel_err
 
-from rnnkit.nn import GRU, LSTM, RNN, Embedding, SoftmaxCrossEntropy, fastpath
+from rnnkit.nn import GRU, LSTM, RNN, Embedding, SoftmaxCrossEntropy, blas, fastpath, packed
 from rnnkit.nn.stepper import Stepper
 
 KINDS = {
@@ -108,18 +108,51 @@ def test_softmax_cross_entropy_kernel_equals_numpy(monkeypatch):
     logits[1, 2, 7] = 1e4  # one dominant class
     targets = r.integers(0, 300, (6, 7))
     results, fetched = [], fetched_kernels(monkeypatch)
-    for kernels in (False, True):
+    two_cores = packed.softmax_exps
+    # NumPy; the compiled kernel on one core; the C kernel on two (where the extension runs)
+    for kernels, c_kernel in ((False, False), (True, False), (True, True)):
         monkeypatch.setattr(fastpath, "ENABLED", kernels)
+        monkeypatch.setattr(packed, "softmax_exps", two_cores if c_kernel else lambda z: None)
         loss_fn = SoftmaxCrossEntropy()
         loss = loss_fn.forward(logits, targets)
         results.append((loss, loss_fn.backward()))
-    (loss_np, grad_np), (loss_k, grad_k) = results
+        if c_kernel and packed.ENABLED:
+            assert two_cores(logits.reshape(-1, 300)) is not None or blas.threads() < 2
+    (loss_np, grad_np), *fast = results
     assert fetched == ["softmax_exps"]
-    assert abs(loss_k - loss_np) <= 1e-6 * abs(loss_np)
-    assert rel_err(grad_k, grad_np) < 1e-6
-    assert np.all(grad_k[0, 0, :5] == 0)
+    for loss_k, grad_k in fast:
+        assert abs(loss_k - loss_np) <= 1e-6 * abs(loss_np)
+        assert rel_err(grad_k, grad_np) < 1e-6
+        assert np.all(grad_k[0, 0, :5] == 0)
     logits[3, 3, 3] = np.nan  # a diverged model shows as a NaN loss, never as a finite one
-    assert np.isnan(SoftmaxCrossEntropy().forward(logits, targets))
+    for c_kernel in (False, True):
+        monkeypatch.setattr(packed, "softmax_exps", two_cores if c_kernel else lambda z: None)
+        assert np.isnan(SoftmaxCrossEntropy().forward(logits, targets))
+
+
+@pytest.mark.skipif(not packed.ENABLED, reason="packed extension not built")
+@pytest.mark.parametrize("N, V", [(1, 1), (3, 7), (5, 8), (40, 13), (700, 10000)])
+def test_two_core_softmax_exps_match_float64(N, V):
+    """The C kernel (``packed.softmax_exps``): row maxima exact, exponentials within float32 rounding
+    (a ragged tail of fewer than 8 columns included), sums within 1e-6; -inf gives exactly 0, a
+    NaN makes its row's sum NaN."""
+    r = np.random.default_rng(N + V)
+    z = (r.standard_normal((N, 2 * V)) * 10).astype(np.float32)[:, ::2]  # strided columns: refused
+    assert V == 1 or packed.softmax_exps(z) is None
+    z = np.ascontiguousarray(z)
+    if V > 1:  # a masked-out class beside others
+        z[0, 0] = -np.inf
+    got = packed.softmax_exps(z)
+    if blas.threads() < 2:
+        assert got is None
+        return
+    row_max, exps, row_sum = got
+    want = np.exp(z.astype(np.float64) - z.max(axis=1, keepdims=True))
+    assert np.array_equal(row_max, z.max(axis=1))
+    assert np.abs(exps - want).max() < 2e-7 and (V == 1 or exps[0, 0] == 0)
+    assert rel_err(row_sum, want.sum(axis=1)) < 1e-6
+    z[-1, V // 2] = np.nan
+    assert np.isnan(packed.softmax_exps(z)[2][-1])
 
 
 def test_softmax_exps_is_within_float32_rounding_of_exp():

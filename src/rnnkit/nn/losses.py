@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fastpath
+from . import fastpath, packed
 from .checks import check_indices
 
 REDUCTIONS = ("mean", "sum")
@@ -55,15 +55,19 @@ class SoftmaxCrossEntropy:
         # softmax(z) = exp(z - max z) / sum exp(z - max z): the exponentials in one (N, V) buffer, made
         # in place; the division waits for backward, where it joins the scaling in one pass.
         # nll = log sum exp(z - max z) - (z - max z)[target]
-        z_max = z.max(axis=1, keepdims=True)
-        shifted_target = z[rows, t] - z_max[:, 0]
-        if fastpath.active(z.dtype):  # subtract and exp in one compiled pass
-            exps = np.empty_like(z)
-            fastpath.get("softmax_exps")(z, z_max[:, 0], exps, np.empty(z.shape[1], dtype=np.int32))
+        two_cores = packed.softmax_exps(z)  # max, exps and sums in one pass, rows shared by two cores
+        if two_cores is not None:
+            z_max, exps, sum_exp = two_cores[0][:, None], two_cores[1], two_cores[2][:, None]
         else:
-            exps = np.subtract(z, z_max)
-            np.exp(exps, out=exps)
-        sum_exp = exps.sum(axis=1, keepdims=True)
+            z_max = z.max(axis=1, keepdims=True)
+            if fastpath.active(z.dtype):  # subtract and exp in one compiled pass
+                exps = np.empty_like(z)
+                fastpath.get("softmax_exps")(z, z_max[:, 0], exps, np.empty(z.shape[1], dtype=np.int32))
+            else:
+                exps = np.subtract(z, z_max)
+                np.exp(exps, out=exps)
+            sum_exp = exps.sum(axis=1, keepdims=True)
+        shifted_target = z[rows, t] - z_max[:, 0]
         nll = np.log(sum_exp[:, 0]) - shifted_target
         count = int(v.sum())
         total = float(nll[v].sum(dtype=np.float64))
