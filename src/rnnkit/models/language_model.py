@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import from_dict
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Layer, Linear
-from ..nn.blas import deferred, matmul
+from ..nn.blas import add_column_sums, deferred, matmul
 from ..nn.layers import matmul_last_axis
 
 CELLS = ("rnn", "lstm", "gru")
@@ -82,9 +82,7 @@ class TiedDecoder(Layer):
 
     def forward(self, h: np.ndarray) -> np.ndarray:
         self._h = h
-        logits = matmul_last_axis(h, self.embedding.params["W"].T)  # W (V, D)
-        logits += self.params["b"]
-        return logits
+        return matmul_last_axis(h, self.embedding.params["W"].T, self.params["b"])  # W (V, D)
 
     def backward(self, dlogits: np.ndarray) -> np.ndarray:
         W = self.embedding.params["W"]
@@ -93,7 +91,7 @@ class TiedDecoder(Layer):
         dh = np.empty(self._h.shape, dtype=np.result_type(d2, W))
         matmul(self.embedding.grads["W"], d2.T, h2, add=True, split=True)  # as in matmul_last_axis
         matmul(dh.reshape(h2.shape), d2, W, split=True)
-        self.grads["b"] += d2.sum(axis=0)
+        add_column_sums(self.grads["b"], d2, split=True, defer=True)
         return dh
 
 
