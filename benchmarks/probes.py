@@ -9,6 +9,7 @@
     python benchmarks/probes.py products    # the steps' product on one core, two cores, OpenBLAS; split products
     python benchmarks/probes.py defer       # weight gradients deferred to the helper thread, or not: layers, LM step
     python benchmarks/probes.py layout      # packing W_h and its transpose; dA @ W_x^T as a view or a copy
+    python benchmarks/probes.py softmax     # an LM's 10k-way softmax: compiled kernel on one core, C on two
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -315,6 +316,33 @@ def layout(repeats: int) -> None:
         print(f"dA ({M} x {4 * H}) @ W_x^T: as a view {view:.2f} ms, through a contiguous copy {copy:.2f} ms")
 
 
+def softmax(repeats: int) -> None:
+    """A language model's softmax over 10k classes (700 and 400 rows, LM shapes (a) and (b)): row maxima,
+    exponentials and sums by NumPy and the compiled kernel on one core (``kernels.softmax_exps``) against
+    the C kernel with rows shared by two cores (``packed.softmax_exps``); medians in ms."""
+    from rnnkit.nn import kernels, packed
+
+    rng = np.random.default_rng(0)
+    for N in (700, 400):
+        z = rng.standard_normal((N, 10_000), dtype=np.float32)
+        out, bits = np.empty_like(z), np.empty(z.shape[1], np.int32)
+
+        def one_core():
+            z_max = z.max(axis=1)
+            kernels.softmax_exps(z, z_max, out, bits)
+            out.sum(axis=1)
+
+        ways = {"one core": one_core, "two cores": lambda: packed.softmax_exps(z)}
+        times: dict[str, list[float]] = {k: [] for k in ways}
+        for _ in range(repeats):
+            for name, run in ways.items():
+                run()
+                t0 = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - t0)
+        print(f"softmax ({N} x 10000): " + ", ".join(f"{k} {np.median(v) * 1e3:.2f} ms" for k, v in times.items()))
+
+
 def products(repeats: int) -> None:
     """The steps' product on one core (packed kernel), two cores (``TWO_CORES``) and OpenBLAS's two
     threads, and a split larger product (``blas.matmul``) against OpenBLAS, alternating with a pause
@@ -353,12 +381,12 @@ def main() -> None:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
-                                          "products", "defer", "layout"])
+                                          "products", "defer", "layout", "softmax"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
-              "layout": layout}
+              "layout": layout, "softmax": softmax}
     probes[args.probe](args.repeats)
 
 
