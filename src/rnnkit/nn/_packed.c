@@ -261,7 +261,8 @@ TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda
  * time: a caller that finds the helper busy (another thread's product) runs alone.
  * Products can also be deferred (rnnkit_defer_sgemm): the helper runs them, in blocks, while the
  * caller goes on alone (a backward pass's weight gradients beside the next layer's steps, which at
- * batch 20 gain only 1.2-1.6x from a second core), and rnnkit_defer_join runs down what is left.
+ * batch 20 gain far less than a second core's worth from sharing it), and rnnkit_defer_join runs
+ * down what is left.
  */
 #include <pthread.h>
 #include <sched.h>

@@ -121,8 +121,9 @@ def deferred():
     the caller's own products run on the caller: a backward pass's weight gradients, which nothing
     reads before it ends, run beside the next layer's serial steps.
 
-    Why: at batch 20 a step shared between two cores runs only 1.2x (hidden 200) to 1.6x (650)
-    faster than on one, while a product handed over whole runs at the full rate of the second core.
+    Why: at batch 20 a step shared between two cores gains far less than a second core's worth
+    (its product is split in small chunks, its element-wise work stays on the caller), while a product
+    handed over whole runs at the second core's full rate (``benchmarks/probes.py defer``).
     """
     if getattr(_scope, "keep", None) is not None:
         yield
@@ -173,9 +174,6 @@ def matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, *, add: bool = False, 
     return out
 
 
-_ones: dict = {}  # (length, dtype) -> a ones row, for add_column_sums
-
-
 def add_column_sums(out: np.ndarray, a: np.ndarray, *, split: bool = False, defer: bool = False) -> None:
     """``out += a.sum(axis=0)`` for ``a (M, N)``, ``out (N,)``: a bias gradient. With ``split`` (float32)
     as the product ``ones (1, M) @ a`` through ``matmul``, so that inside ``deferred()`` it runs on the
@@ -184,11 +182,7 @@ def add_column_sums(out: np.ndarray, a: np.ndarray, *, split: bool = False, defe
     if not (split and a.dtype == out.dtype == np.float32 and a.ndim == 2 and out.shape == (a.shape[1],)):
         out += a.sum(axis=0)
         return
-    key = (a.shape[0], a.dtype)
-    ones = _ones.get(key)
-    if ones is None:
-        ones = _ones[key] = np.ones((1, a.shape[0]), dtype=a.dtype)
-    matmul(out[None, :], ones, a, add=True, split=True, defer=defer)
+    matmul(out[None, :], np.ones((1, a.shape[0]), dtype=a.dtype), a, add=True, split=True, defer=defer)
 
 
 def _product(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool) -> None:

@@ -185,10 +185,11 @@ def _operand(x: np.ndarray) -> tuple[np.ndarray, int, int]:
     return x, 0, max(1, cols)
 
 
-def _sgemm_operands(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple | None:
-    """``(a, ta, lda, b, tb, ldb)`` for the extension's products through NumPy's ``cblas_sgemm``, or
-    None where they cannot run (no extension, no ``cblas_sgemm`` found, other dtypes, ``out`` without
-    contiguous rows)."""
+def _sgemm_call(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool) -> tuple | None:
+    """``(args, operands)`` for the extension's products through NumPy's ``cblas_sgemm``, ``out[:] = a @
+    b`` (``add``: ``out += a @ b``): the C call's arguments, and the arrays they point into (``a`` and
+    ``b`` possibly copied), which must live until the product has run. None where it cannot run (no
+    extension, no ``cblas_sgemm`` found, other dtypes, ``out`` without contiguous rows)."""
     global _sgemm_ready
     (M, K), N = a.shape, b.shape[1]
     if (_lib is None or not (a.dtype == b.dtype == out.dtype == np.float32) or b.shape[0] != K
@@ -201,7 +202,10 @@ def _sgemm_operands(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple | No
         _sgemm_ready = found is not None
     if not _sgemm_ready:
         return None
-    return (*_operand(a), *_operand(b))
+    (a, ta, lda), (b, tb, ldb) = _operand(a), _operand(b)
+    args = (ta, tb, M, N, K, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
+            _ld(out))
+    return args, (out, a, b)
 
 
 def _ld(out: np.ndarray) -> int:
@@ -213,15 +217,11 @@ def matmul_two_cores(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool = 
     """``out[:] = a @ b`` (``add``: ``out += a @ b``), float32, through NumPy's BLAS on the caller and
     on the extension's helper thread, one half each (rows, or columns if wider than tall); the caller
     keeps NumPy's BLAS at one thread (``blas.single_threaded``). False, with nothing done, where this
-    cannot run (see ``_sgemm_operands``)."""
-    ops = _sgemm_operands(out, a, b)
-    if ops is None:
+    cannot run (see ``_sgemm_call``)."""
+    call = _sgemm_call(out, a, b, add)
+    if call is None:
         return False
-    a, ta, lda, b, tb, ldb = ops
-    status = _lib.rnnkit_sgemm2(ta, tb, out.shape[0], out.shape[1], a.shape[1], a.ctypes.data, lda,
-                                b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
-                                _ld(out))
-    if status:
+    if _lib.rnnkit_sgemm2(*call[0]):
         raise MemoryError("two-core product: the extension refused it")
     return True
 
@@ -232,16 +232,10 @@ def defer_product(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool, keep
     are appended to ``keep``, which must hold them until then. False, with nothing done, where it
     cannot be queued (as ``matmul_two_cores``; or another thread's product holds the helper, or the
     queue is full): then the caller runs it."""
-    ops = _sgemm_operands(out, a, b)
-    if ops is None:
+    call = _sgemm_call(out, a, b, add)
+    if call is None or _lib.rnnkit_defer_sgemm(*call[0]):
         return False
-    a, ta, lda, b, tb, ldb = ops
-    status = _lib.rnnkit_defer_sgemm(ta, tb, out.shape[0], out.shape[1], a.shape[1], a.ctypes.data, lda,
-                                     b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,
-                                     _ld(out))
-    if status:
-        return False
-    keep.extend((out, a, b))
+    keep.extend(call[1])
     return True
 
 
