@@ -319,7 +319,9 @@ def layout(repeats: int) -> None:
 def softmax(repeats: int) -> None:
     """A language model's softmax over 10k classes (700 and 400 rows, LM shapes (a) and (b)): row maxima,
     exponentials and sums by NumPy and the compiled kernel on one core (``kernels.softmax_exps``) against
-    the C kernel with rows shared by two cores (``packed.softmax_exps``); medians in ms."""
+    the C kernel with rows shared by two cores (``packed.softmax_exps``); then the loss's gradient
+    (probabilities times the mean's 1/N) as the loss made it before (the C kernel's exponentials, then
+    one NumPy pass in backward) and now (each row scaled in the C kernel's pass); medians in ms."""
     from rnnkit.nn import kernels, packed
 
     rng = np.random.default_rng(0)
@@ -332,7 +334,15 @@ def softmax(repeats: int) -> None:
             kernels.softmax_exps(z, z_max, out, bits)
             out.sum(axis=1)
 
-        ways = {"one core": one_core, "two cores": lambda: packed.softmax_exps(z)}
+        scale = np.full(N, 1.0 / N, np.float32)
+
+        def scaled_after():
+            _, exps, sums = packed.softmax_exps(z)
+            np.multiply(exps, scale[:, None] / sums[:, None])
+
+        ways = {"one core": one_core, "two cores": lambda: packed.softmax_exps(z),
+                "gradient, scaled after": scaled_after,
+                "gradient, scaled in the pass": lambda: packed.softmax_exps(z, scale)}
         times: dict[str, list[float]] = {k: [] for k in ways}
         for _ in range(repeats):
             for name, run in ways.items():

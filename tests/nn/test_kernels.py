@@ -112,7 +112,7 @@ def test_softmax_cross_entropy_kernel_equals_numpy(monkeypatch):
     # NumPy; the compiled kernel on one core; the C kernel on two (where the extension runs)
     for kernels, c_kernel in ((False, False), (True, False), (True, True)):
         monkeypatch.setattr(fastpath, "ENABLED", kernels)
-        monkeypatch.setattr(packed, "softmax_exps", two_cores if c_kernel else lambda z: None)
+        monkeypatch.setattr(packed, "softmax_exps", two_cores if c_kernel else lambda z, row_scale=None: None)
         loss_fn = SoftmaxCrossEntropy()
         loss = loss_fn.forward(logits, targets)
         results.append((loss, loss_fn.backward()))
@@ -126,7 +126,7 @@ def test_softmax_cross_entropy_kernel_equals_numpy(monkeypatch):
         assert np.all(grad_k[0, 0, :5] == 0)
     logits[3, 3, 3] = np.nan  # a diverged model shows as a NaN loss, never as a finite one
     for c_kernel in (False, True):
-        monkeypatch.setattr(packed, "softmax_exps", two_cores if c_kernel else lambda z: None)
+        monkeypatch.setattr(packed, "softmax_exps", two_cores if c_kernel else lambda z, row_scale=None: None)
         assert np.isnan(SoftmaxCrossEntropy().forward(logits, targets))
 
 
@@ -151,8 +151,15 @@ def test_two_core_softmax_exps_match_float64(N, V):
     assert np.array_equal(row_max, z.max(axis=1))
     assert np.abs(exps - want).max() < 2e-7 and (V == 1 or exps[0, 0] == 0)
     assert rel_err(row_sum, want.sum(axis=1)) < 1e-6
+    scale = r.uniform(0, 2, N).astype(np.float32)
+    scale[0] = 0  # a row that does not count
+    _, probs, _ = packed.softmax_exps(z, scale)  # each row scaled by scale / sum, in the same pass
+    want_probs = want / want.sum(axis=1, keepdims=True) * scale[:, None]
+    assert np.abs(probs - want_probs).max() < 4e-7 * max(1.0, scale.max())
+    assert np.all(probs[0] == 0)
     z[-1, V // 2] = np.nan
     assert np.isnan(packed.softmax_exps(z)[2][-1])
+    assert np.all(np.isnan(packed.softmax_exps(z, scale)[1][-1]))
 
 
 def test_softmax_exps_is_within_float32_rounding_of_exp():

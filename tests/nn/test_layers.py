@@ -116,6 +116,29 @@ def test_softmax_cross_entropy_mask_equals_ignore_and_is_stable():
     assert loss == pytest.approx(1e4, rel=1e-6)
 
 
+def test_softmax_cross_entropy_backward_hands_out_its_buffer_once():
+    """The gradient is made in forward (float32: by the C kernel where it runs); backward() hands out
+    that buffer once, later calls and dloss != 1 get new arrays; an uncounted row holding a NaN gets
+    a zero gradient and leaves the loss finite."""
+    rng = np.random.default_rng(6)
+    logits = (rng.standard_normal((5, 3, 50)) * 4).astype(np.float32)
+    targets = rng.integers(0, 50, size=(5, 3))
+    targets[2, 1] = -1
+    logits[2, 1, 7] = np.nan
+    loss_fn = SoftmaxCrossEntropy(ignore_index=-1)
+    loss = loss_fn.forward(logits, targets)
+    first, again, doubled = loss_fn.backward(), loss_fn.backward(), loss_fn.backward(2.5)
+    assert again is not first and doubled is not first
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_allclose(doubled, 2.5 * first, rtol=1e-6)
+    lt = torch.tensor(np.where(np.isnan(logits), 0, logits), requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(lt.reshape(-1, 50), torch.tensor(targets).reshape(-1), ignore_index=-1)
+    ref.backward()
+    assert np.isfinite(loss) and abs(loss - ref.item()) <= 1e-5 * abs(ref.item())
+    assert np.all(first[2, 1] == 0)
+    assert rel_err(first, lt.grad.numpy()) <= 1e-5
+
+
 def test_mse_matches_torch_and_masks():
     rng = np.random.default_rng(5)
     pred, target = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 4, 2))

@@ -287,6 +287,7 @@ typedef struct {
     float beta;
     const float* B;
     float *row_max, *row_sum; /* SOFTMAX */
+    const float* row_scale;   /* SOFTMAX: NULL, or each row's exps times row_scale[i] / row_sum[i] */
 } job_t;
 
 /* NumPy's own BLAS, its cblas_sgemm (set from Python, rnnkit_set_sgemm): 64-bit integers or 32 */
@@ -385,7 +386,8 @@ TARGET static inline __m256 exp_le0(__m256 x) {
 }
 
 /* SOFTMAX, rows of chunk c: row_max[i] = max_j z[i][j]; exps[i][j] = exp(z[i][j] - row_max[i]);
- * row_sum[i] = sum_j exps[i][j], NaN where the row holds a NaN */
+ * row_sum[i] = sum_j exps[i][j], NaN where the row holds a NaN. With row_scale, each row is then
+ * scaled by row_scale[i] / row_sum[i] (probabilities, times a loss's scale) while it is in cache. */
 TARGET static void softmax_block(const job_t* j, long c) {
     long i0 = c * j->chunk, i1 = i0 + j->chunk < j->M ? i0 + j->chunk : j->M, V = j->N, v8 = V / 8 * 8;
     for (long i = i0; i < i1; i++) {
@@ -425,7 +427,13 @@ TARGET static void softmax_block(const job_t* j, long c) {
             }
         }
         j->row_max[i] = m;
-        j->row_sum[i] = any_nan ? NAN : s;
+        j->row_sum[i] = s = any_nan ? NAN : s;
+        if (j->row_scale) {
+            float f = j->row_scale[i] / s;
+            __m256 ff = _mm256_set1_ps(f);
+            for (v = 0; v < v8; v += 8) _mm256_storeu_ps(e + v, _mm256_mul_ps(_mm256_loadu_ps(e + v), ff));
+            for (; v < V; v++) e[v] *= f;
+        }
     }
 }
 
@@ -645,13 +653,15 @@ void rnnkit_defer_join(void) {
 
 /* row_max, exps and row_sum (see softmax_block) of z (N x V, row stride ldz; exps row stride lde), its
  * rows in blocks on the caller and the helper: a language model's 10k-way softmax, 7M exponentials
- * for a batch of 20 x 35, at about twice one core's rate. */
+ * for a batch of 20 x 35, at about twice one core's rate. row_scale: NULL, or N factors (see
+ * softmax_block). */
 TARGET int rnnkit_softmax_exps2(long N, long V, const float* z, long ldz, float* exps, long lde, float* row_max,
-                                float* row_sum) {
+                                float* row_sum, const float* row_scale) {
     long chunk = (N + CHUNKS - 1) / CHUNKS;
     job_t job = {SOFTMAX, N, V, 0, ldz, lde, 0, chunk, (N + chunk - 1) / chunk, z, NULL, NULL, exps};
     job.row_max = row_max;
     job.row_sum = row_sum;
+    job.row_scale = row_scale;
     return run_job(&job);
 }
 
@@ -671,7 +681,7 @@ int rnnkit_defer_sgemm(int ta, int tb, long M, long N, long K, const float* A, l
                        long ldb, float beta, float* C, long ldc) { return -2; }
 void rnnkit_defer_join(void) {}
 int rnnkit_softmax_exps2(long N, long V, const float* z, long ldz, float* exps, long lde, float* row_max,
-                         float* row_sum) { return -1; }
+                         float* row_sum, const float* row_scale) { return -1; }
 long rnnkit_helper_chunks(void) { return 0; }
 void rnnkit_set_sgemm(void* fn, int ilp64) {}
 int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,

@@ -29,6 +29,7 @@ class SoftmaxCrossEntropy:
         self.ignore_index = ignore_index
         self.reduction = _check_reduction("SoftmaxCrossEntropy", reduction)
         self._cache: tuple | None = None
+        self._handed_out = False  # whether backward has returned the buffer itself
 
     def forward(self, logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> float:
         logits = np.asarray(logits)
@@ -52,43 +53,49 @@ class SoftmaxCrossEntropy:
         t = safe_targets.reshape(-1)
         v = valid.reshape(-1)
         rows = np.arange(z.shape[0])
-        # softmax(z) = exp(z - max z) / sum exp(z - max z): the exponentials in one (N, V) buffer, made
-        # in place; the division waits for backward, where it joins the scaling in one pass.
-        # nll = log sum exp(z - max z) - (z - max z)[target]
-        two_cores = packed.softmax_exps(z)  # max, exps and sums in one pass, rows shared by two cores
+        count = int(v.sum())
+        scale = 1.0 if self.reduction == "sum" else (1.0 / count if count else 0.0)
+        row_scale = np.where(v, scale, 0.0).astype(z.dtype)
+        # softmax(z) = exp(z - max z) / sum exp(z - max z); nll = log sum exp(z - max z) - (z - max z)[target].
+        # The gradient is made here, in the exponentials' buffer: dz = row_scale * softmax - row_scale
+        # onehot(target). The C kernel scales each row while it is in cache (max, exps, sum and scaling in
+        # one pass, rows shared by two cores); the fallbacks scale in a second pass.
+        two_cores = packed.softmax_exps(z, row_scale)
         if two_cores is not None:
-            z_max, exps, sum_exp = two_cores[0][:, None], two_cores[1], two_cores[2][:, None]
+            z_max, grad, sum_exp = two_cores[0][:, None], two_cores[1], two_cores[2][:, None]
         else:
             z_max = z.max(axis=1, keepdims=True)
             if fastpath.active(z.dtype):  # subtract and exp in one compiled pass
-                exps = np.empty_like(z)
-                fastpath.get("softmax_exps")(z, z_max[:, 0], exps, np.empty(z.shape[1], dtype=np.int32))
+                grad = np.empty_like(z)
+                fastpath.get("softmax_exps")(z, z_max[:, 0], grad, np.empty(z.shape[1], dtype=np.int32))
             else:
-                exps = np.subtract(z, z_max)
-                np.exp(exps, out=exps)
-            sum_exp = exps.sum(axis=1, keepdims=True)
+                grad = np.subtract(z, z_max)
+                np.exp(grad, out=grad)
+            sum_exp = grad.sum(axis=1, keepdims=True)
+            grad *= row_scale[:, None] / sum_exp
+        grad[rows, t] -= row_scale
+        if count < len(v):
+            grad[~v] = 0  # also where a row not counted holds a NaN
         shifted_target = z[rows, t] - z_max[:, 0]
         nll = np.log(sum_exp[:, 0]) - shifted_target
-        count = int(v.sum())
         total = float(nll[v].sum(dtype=np.float64))
-        self._cache = (exps, sum_exp, t, v, count, logits.shape)
+        self._cache = (grad, logits.shape)
+        self._handed_out = False
         if self.reduction == "sum":
             return total
         return total / count if count else 0.0
 
     def backward(self, dloss: float = 1.0) -> np.ndarray:
-        """Gradient w.r.t. the logits: ``(softmax - onehot(target))`` scaled by the reduction."""
+        """Gradient w.r.t. the logits: ``(softmax - onehot(target))`` scaled by the reduction and
+        ``dloss``. The first call after ``forward`` with ``dloss == 1`` returns the loss's own buffer (no
+        copy of the ``(..., V)`` array; it is the caller's to keep); other calls return new arrays."""
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() needs a forward() call first")
-        exps, sum_exp, t, v, count, shape = self._cache
-        scale = dloss if self.reduction == "sum" else (dloss / count if count else 0.0)
-        scale = exps.dtype.type(scale)
-        # dz = scale * (softmax - onehot(target)) = exps * (scale / sum_exp) - scale onehot, zero where not counted
-        dz = np.multiply(exps, scale / sum_exp)
-        dz[np.arange(dz.shape[0]), t] -= scale
-        if not v.all():
-            dz[~v] = 0
-        return dz.reshape(shape)
+        grad, shape = self._cache
+        if dloss == 1.0 and not self._handed_out:
+            self._handed_out = True
+            return grad.reshape(shape)
+        return (grad * grad.dtype.type(dloss)).reshape(shape)
 
 
 class MSE:

@@ -48,7 +48,7 @@ def _load():
     lib.rnnkit_sgemm2.restype = ctypes.c_int
     lib.rnnkit_defer_sgemm.argtypes, lib.rnnkit_defer_sgemm.restype = lib.rnnkit_sgemm2.argtypes, ctypes.c_int
     lib.rnnkit_defer_join.argtypes, lib.rnnkit_defer_join.restype = [], None
-    lib.rnnkit_softmax_exps2.argtypes = [long, long, ptr, long, ptr, long, ptr, ptr]
+    lib.rnnkit_softmax_exps2.argtypes = [long, long, ptr, long, ptr, long, ptr, ptr, ptr]
     lib.rnnkit_softmax_exps2.restype = ctypes.c_int
     for fn in (lib.rnnkit_packed_matmul, lib.rnnkit_packed_matmul2):
         fn.argtypes = [long, long, long, ptr, long, ptr, ptr, long, ptr, long]
@@ -245,21 +245,28 @@ def join_deferred() -> None:
         _lib.rnnkit_defer_join()
 
 
-def softmax_exps(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def softmax_exps(z: np.ndarray, row_scale: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(row_max (N,), exps (N, V), row_sum (N,))`` of float32 logits ``z (N, V)``: ``exps = exp(z -
     row_max)`` (0 below -87, as ``kernels.softmax_exps``) and its row sums, NaN for a row holding a
     NaN; rows shared between the caller and the helper thread (a 10k-way softmax over 700 rows: 7M
-    exponentials). None where this cannot run (no extension, other dtypes or layouts, or one BLAS
-    thread allowed: no second thread of rnnkit's then either)."""
+    exponentials). ``row_scale (N,)`` float32: each row of ``exps`` comes back times ``row_scale /
+    row_sum`` instead (the probabilities, scaled), in the same pass, while the row is in cache.
+    None where this cannot run (no extension, other dtypes or layouts, or one BLAS thread allowed:
+    no second thread of rnnkit's then either)."""
     from .blas import threads
 
     if (_lib is None or z.dtype != np.float32 or z.ndim != 2 or z.size == 0
             or (z.strides[1] != 4 and z.shape[1] > 1) or threads() < 2):
         return None
     N, V = z.shape
+    if row_scale is not None:
+        row_scale = np.ascontiguousarray(row_scale, dtype=np.float32)
+        if row_scale.shape != (N,):
+            raise ValueError(f"softmax_exps expected row_scale of shape ({N},), got {row_scale.shape}")
     row_max, row_sum = np.empty(N, np.float32), np.empty(N, np.float32)
     exps = np.empty((N, V), np.float32)
     if _lib.rnnkit_softmax_exps2(N, V, z.ctypes.data, _ld(z), exps.ctypes.data, max(1, V), row_max.ctypes.data,
-                                 row_sum.ctypes.data):
+                                 row_sum.ctypes.data, None if row_scale is None else row_scale.ctypes.data):
         return None
     return row_max, exps, row_sum
