@@ -1,5 +1,7 @@
 """Embedding, Linear, Dropout and the losses: finite differences (float64) and parity with torch."""
 
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -137,6 +139,27 @@ def test_softmax_cross_entropy_backward_hands_out_its_buffer_once():
     assert np.isfinite(loss) and abs(loss - ref.item()) <= 1e-5 * abs(ref.item())
     assert np.all(first[2, 1] == 0)
     assert rel_err(first, lt.grad.numpy()) <= 1e-5
+
+
+def test_softmax_cross_entropy_reuses_its_buffer_only_when_nobody_holds_it():
+    """A second forward writes the gradient into the first one's buffer when the gradient handed out
+    was dropped (no new (N, V) array per step), and never into a gradient the caller kept."""
+    rng = np.random.default_rng(7)
+    logits = [(rng.standard_normal((4, 5, 30)) * 3).astype(np.float32) for _ in range(3)]
+    targets = rng.integers(0, 30, size=(4, 5))
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(logits[0], targets)
+    kept = loss_fn.backward()
+    kept_values = kept.copy()
+    loss_fn.forward(logits[1], targets)
+    np.testing.assert_array_equal(kept, kept_values)
+    buffer = weakref.ref(loss_fn.backward().base)  # the gradient itself dropped at once
+    loss_fn.forward(logits[2], targets)
+    grad = loss_fn.backward()
+    assert buffer() is not None and grad.base is buffer()
+    fresh = SoftmaxCrossEntropy()
+    fresh.forward(logits[2], targets)
+    np.testing.assert_array_equal(grad, fresh.backward())
 
 
 def test_mse_matches_torch_and_masks():

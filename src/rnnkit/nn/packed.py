@@ -245,13 +245,14 @@ def join_deferred() -> None:
         _lib.rnnkit_defer_join()
 
 
-def softmax_exps(z: np.ndarray, row_scale: np.ndarray | None = None
+def softmax_exps(z: np.ndarray, row_scale: np.ndarray | None = None, out: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(row_max (N,), exps (N, V), row_sum (N,))`` of float32 logits ``z (N, V)``: ``exps = exp(z -
     row_max)`` (0 below -87, as ``kernels.softmax_exps``) and its row sums, NaN for a row holding a
     NaN; rows shared between the caller and the helper thread (a 10k-way softmax over 700 rows: 7M
     exponentials). ``row_scale (N,)`` float32: each row of ``exps`` comes back times ``row_scale /
     row_sum`` instead (the probabilities, scaled), in the same pass, while the row is in cache.
+    ``out``: a C-contiguous float32 ``(N, V)`` array for ``exps``, or None for a new one.
     None where this cannot run (no extension, other dtypes or layouts, or one BLAS thread allowed:
     no second thread of rnnkit's then either)."""
     from .blas import threads
@@ -265,7 +266,9 @@ def softmax_exps(z: np.ndarray, row_scale: np.ndarray | None = None
         if row_scale.shape != (N,):
             raise ValueError(f"softmax_exps expected row_scale of shape ({N},), got {row_scale.shape}")
     row_max, row_sum = np.empty(N, np.float32), np.empty(N, np.float32)
-    exps = np.empty((N, V), np.float32)
+    if out is not None and (out.shape != (N, V) or out.dtype != np.float32 or not out.flags.c_contiguous):
+        raise ValueError(f"softmax_exps expected out as a C-contiguous float32 ({N}, {V}) array")
+    exps = np.empty((N, V), np.float32) if out is None else out
     if _lib.rnnkit_softmax_exps2(N, V, z.ctypes.data, _ld(z), exps.ctypes.data, max(1, V), row_max.ctypes.data,
                                  row_sum.ctypes.data, None if row_scale is None else row_scale.ctypes.data):
         return None
