@@ -6,7 +6,9 @@
 
 Method: every row's contestants are warmed up, then timed round-robin — repeat r times every
 contestant of every row once, rotating the order within a row each round, each run after a short
-sleep so the other library's spinning threads have parked — and the median is reported. rnnkit's
+sleep so the other library's spinning threads have parked; a run of a fast row calls its step several
+times back to back (``--min-sample``) — and the median is reported, with the number of rounds in
+which rnnkit was the faster. rnnkit's
 BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
 column is the row's matrix-product FLOPs divided by the best float32 product rate measured in this
 run (2048^3, before and after the rows), i.e. the time a perfect implementation would need.
@@ -236,16 +238,27 @@ def matmul_rates(repeats=5):
     return out
 
 
-def time_rows(rows, repeats, warmup=2, settle=0.25):
+def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
     """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``.
 
     Before each timed run the process sleeps ``settle`` seconds: after a parallel region both
     OpenBLAS's workers (for ~2^28 cycles) and OpenMP's (torch) keep spinning, and would otherwise
-    take a core from whichever contestant runs next."""
+    take a core from whichever contestant runs next. A timed run makes ``row["inner"]`` calls, or
+    as many as fill ``min_sample`` seconds for the slower contestant (1 to 20, the same for both):
+    the first call after the sleep pays for cold caches and sleeping cores, which made single calls
+    of ~20 ms read anywhere from 21 to 45 ms (LSTM (b), both libraries); a training loop runs its
+    steps back to back."""
     for row in rows:
         for fn in row["contestants"].values():
             for _ in range(warmup):
                 fn()
+        if "inner" not in row:
+            slowest = 0.0
+            for fn in row["contestants"].values():
+                t0 = time.perf_counter()
+                fn()
+                slowest = max(slowest, time.perf_counter() - t0)
+            row["inner"] = max(1, min(20, round(min_sample / slowest))) if min_sample > 0 else 1
     samples = {(r["name"], c): [] for r in rows for c in r["contestants"]}
     for rep in range(repeats):
         for row in rows:
@@ -331,6 +344,9 @@ def main(argv=None):
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--settle", type=float, default=0.25,
                     help="seconds of sleep before each timed run, for the other library's spinning threads to park")
+    ap.add_argument("--min-sample", type=float, default=0.1,
+                    help="seconds each timed run should last: rows faster than this call their step several "
+                         "times back to back per run (1 to 20, the same count for every contestant); 0: one call")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
@@ -391,7 +407,7 @@ def main(argv=None):
         rows = [r for r in rows if args.only.lower() in r["name"].lower()]
 
     t0 = time.perf_counter()
-    time_rows(rows, repeats, settle=args.settle)
+    time_rows(rows, repeats, settle=args.settle, min_sample=args.min_sample)
     env["timing_s"] = time.perf_counter() - t0
     # measured again after the rows, keeping the better of the two: a rate taken while the machine
     # was busy for a moment (seen once: 96 against 166-178 GFLOP/s) would inflate "% of limit"
@@ -406,8 +422,8 @@ def main(argv=None):
         memory = {s: peak_memory(s, N) for s in ("a", "b")}
 
     # ------------------------------------------------------------------------------------- report
-    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | rnnkit faster in | limit | rnnkit % of limit | other |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | rnnkit faster in | calls | limit | rnnkit % of limit | other |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     print()
     print(f"{'row':<48} {'rnnkit':>10} {'torch':>10} {'ratio':>6} {'faster':>6} {'limit':>9} {'%lim':>5}  other")
     for row in rows:
@@ -435,7 +451,7 @@ def main(argv=None):
         pct = f"{100 * limit / med['rnnkit']:.0f}%"
         other = "; ".join(f"{c} {v * 1e6:.1f} us (rnnkit/{c} {med['rnnkit'] / v:.2f})" for c, v in others.items())
         print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} {wins:>6} {lim:>9} {pct:>5}  {other}")
-        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {wins} | {lim} | {pct} | {other} |")
+        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {wins} | {row['inner']} | {lim} | {pct} | {other} |")
     if memory:
         print()
         lines += ["", "| peak memory of an LM training step (MiB above the pre-step RSS) | rnnkit | torch | ratio |",
@@ -448,7 +464,8 @@ def main(argv=None):
     header = [f"`{env['command']}` — {env['date']}", "",
               f"{env['cpu']}, {env['cores']} cores; threads {N} (numpy BLAS via threadpoolctl, "
               f"torch.set_num_threads({N})); BLAS: {env['blas']}; numpy {env['numpy']}, torch {env['torch']} "
-              f"(mkldnn {env['torch_mkldnn']}). Medians of {repeats} interleaved repeats after warm-up, {args.settle} s of sleep before each. "
+              f"(mkldnn {env['torch_mkldnn']}). Medians of {repeats} interleaved repeats after warm-up, {args.settle} s of sleep before each; "
+              f"each repeat calls a row's step as many times as fill {args.min_sample} s (1-20, the same for both; column calls). "
               f"Product rates (the better of two measurements, before and after the rows): "
               + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
               ". limit = row FLOPs (matrix products only) / best product rate.", ""]
