@@ -104,7 +104,8 @@ class SoftmaxCrossEntropy:
     def backward(self, dloss: float = 1.0) -> np.ndarray:
         """Gradient w.r.t. the logits: ``(softmax - onehot(target))`` scaled by the reduction and
         ``dloss``. The first call after ``forward`` with ``dloss == 1`` returns the loss's own buffer (no
-        copy of the ``(..., V)`` array; it is the caller's to keep); other calls return new arrays."""
+        copy of the ``(..., V)`` array; the next ``forward`` writes into it again only if nothing else
+        holds it then); other calls return new arrays, made from that buffer."""
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() needs a forward() call first")
         grad, shape = self._cache
