@@ -10,6 +10,7 @@
     python benchmarks/probes.py defer       # weight gradients deferred to the helper thread, or not: layers, LM step
     python benchmarks/probes.py layout      # packing W_h and its transpose; dA @ W_x^T as a view or a copy
     python benchmarks/probes.py softmax     # an LM's 10k-way softmax: compiled kernel on one core, C on two
+    python benchmarks/probes.py lm-phases   # an LM training step at (a) and (b), phase by phase, back to back
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -386,17 +387,76 @@ def products(repeats: int) -> None:
                            "OpenBLAS": lambda: np.matmul(a, b, out=out)}, max(3, int(2e9 / (2 * M * K * N))))
 
 
+def lm_phases(repeats: int) -> None:
+    """``bench.py``'s LM training step at shapes (a) and (b), run back to back and timed phase by
+    phase (zeroing, embedding, recurrent forward, output layer, loss forward and backward, output
+    layer and recurrent backward with the deferred products joined, embedding backward, clipping,
+    SGD); medians in ms over ``4 * repeats`` steps after 5 warm-up steps."""
+    from contextlib import contextmanager, nullcontext
+
+    import rnnkit
+    from rnnkit.models import LanguageModel, LMConfig
+    from rnnkit.nn.blas import deferred
+    from rnnkit.optim import SGD, clip_grad_norm
+
+    V = 10_000
+    for shape, (B, T, H) in (("a", (20, 35, 650)), ("b", (20, 20, 200))):
+        rng = np.random.default_rng(0)
+        model = LanguageModel(LMConfig(vocab_size=V, hidden_size=H, num_layers=2), rng=rng)
+        loss_fn, optimizer = rnnkit.SoftmaxCrossEntropy(), SGD(model, lr=1.0)
+        grads = [g for _, _, g in model.named_parameters()]
+        ids = rng.integers(0, V, (B, T + 1))
+        state = None
+        phases: dict[str, list[float]] = {}
+        timing = [False]
+
+        @contextmanager
+        def phase(name):
+            t0 = time.perf_counter()
+            yield
+            if timing[0]:
+                phases.setdefault(name, []).append(time.perf_counter() - t0)
+
+        for n in range(5 + 4 * repeats):
+            timing[0] = n >= 5
+            with phase("zero grads"):
+                model.zero_grad()
+            with phase("embedding"):
+                x = model.embedding.forward(ids[:, :-1])
+            with phase("recurrent forward"):
+                h, state = model.core.forward(x, state)
+            with phase("output layer"):
+                logits = model.decoder.forward(h)
+            with phase("loss forward"):
+                loss_fn.forward(logits, ids[:, 1:])
+            with phase("loss backward"):
+                dlogits = loss_fn.backward()
+            with phase("output + recurrent backward"):
+                with deferred() if model.core.backward_defers() else nullcontext():
+                    dx, _ = model.core.backward(model.decoder.backward(dlogits))
+            with phase("embedding backward"):
+                model.embedding.backward(dx)
+            with phase("clip"):
+                clip_grad_norm(grads, 5.0)
+            with phase("SGD"):
+                optimizer.step()
+            del logits, dlogits, h, x, dx
+        medians = {k: float(np.median(v)) * 1e3 for k, v in phases.items()}
+        print(f"LM step ({shape}) B{B} T{T} H{H}: " + ", ".join(f"{k} {v:.2f}" for k, v in medians.items())
+              + f"; sum {sum(medians.values()):.1f} ms")
+
+
 def main() -> None:
     if sys.argv[1:] == ["_timeout-child"]:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
-                                          "products", "defer", "layout", "softmax"])
+                                          "products", "defer", "layout", "softmax", "lm-phases"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
-              "layout": layout, "softmax": softmax}
+              "layout": layout, "softmax": softmax, "lm-phases": lm_phases}
     probes[args.probe](args.repeats)
 
 

@@ -584,13 +584,22 @@ TARGET int rnnkit_packed_matmul2(long M, long N, long K, const float* A, long ld
 /* C = A @ B (beta 0) or C += A @ B (beta 1) through NumPy's BLAS (which must run one thread), one half
  * on the caller and one on the helper: A (M x K, or its transpose if ta, row stride lda), B likewise,
  * C row-major. -2 if no sgemm was set. */
+/* an SGEMM job in at most `parts` blocks of rows (or of columns, if wider than tall) */
+static job_t sgemm_job(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,
+                       float beta, float* C, long ldc, long parts) {
+    int by_rows = M >= N;
+    long total = by_rows ? M : N;
+    parts = parts < total ? parts : total;
+    long chunk = (total + parts - 1) / parts;
+    job_t job = {SGEMM, M, N, K, lda, ldc, 0, chunk, (total + chunk - 1) / chunk, A, NULL, NULL, C,
+                 ta, tb, by_rows, ldb, beta, B};
+    return job;
+}
+
 int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,
                   float beta, float* C, long ldc) {
     if (!sgemm_fn) return -2;
-    int by_rows = M >= N;
-    long total = by_rows ? M : N;
-    job_t job = {SGEMM, M, N, K, lda, ldc, 0, (total + 1) / 2, total > 1 ? 2 : 1, A, NULL, NULL, C,
-                 ta, tb, by_rows, ldb, beta, B};
+    job_t job = sgemm_job(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, 2);
     return run_job(&job);
 }
 
@@ -602,14 +611,11 @@ int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long l
 int rnnkit_defer_sgemm(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B,
                        long ldb, float beta, float* C, long ldc) {
     if (!sgemm_fn) return -2;
-    int by_rows = M >= N;
     /* blocks of about LATER_WORK multiply-adds, so that the caller and the helper end a join together
      * (each block re-packs the operand it shares: not too small either) */
-    long total = by_rows ? M : N, parts = M * N * K / LATER_WORK;
-    parts = parts < 2 ? 2 : parts > 16 ? 16 : parts;
-    parts = parts < total ? parts : total;
-    long chunk = (total + parts - 1) / parts;
-    long n_chunks = (total + chunk - 1) / chunk;
+    long parts = M * N * K / LATER_WORK;
+    job_t job = sgemm_job(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, parts < 2 ? 2 : parts > 16 ? 16 : parts);
+    long n_chunks = job.n_chunks;
     uintptr_t me = (uintptr_t)&owner_tag;
     if (atomic_load(&later.owner) != me) { /* the first deferral: take the helper, if free */
         if (atomic_flag_test_and_set(&pool.in_use)) return 1;
@@ -621,7 +627,6 @@ int rnnkit_defer_sgemm(int ta, int tb, long M, long N, long K, const float* A, l
     }
     long queued = atomic_load(&later.queued);
     if (later.n_jobs == LATER_JOBS || queued + n_chunks > LATER_CHUNKS) return 1;
-    job_t job = {SGEMM, M, N, K, lda, ldc, 0, chunk, n_chunks, A, NULL, NULL, C, ta, tb, by_rows, ldb, beta, B};
     int j = later.n_jobs++;
     later.jobs[j] = job;
     for (long c = 0; c < n_chunks; c++) {

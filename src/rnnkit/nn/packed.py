@@ -265,9 +265,9 @@ def softmax_exps(z: np.ndarray, row_scale: np.ndarray | None = None, out: np.nda
         row_scale = np.ascontiguousarray(row_scale, dtype=np.float32)
         if row_scale.shape != (N,):
             raise ValueError(f"softmax_exps expected row_scale of shape ({N},), got {row_scale.shape}")
-    row_max, row_sum = np.empty(N, np.float32), np.empty(N, np.float32)
     if out is not None and (out.shape != (N, V) or out.dtype != np.float32 or not out.flags.c_contiguous):
         raise ValueError(f"softmax_exps expected out as a C-contiguous float32 ({N}, {V}) array")
+    row_max, row_sum = np.empty(N, np.float32), np.empty(N, np.float32)
     exps = np.empty((N, V), np.float32) if out is None else out
     if _lib.rnnkit_softmax_exps2(N, V, z.ctypes.data, _ld(z), exps.ctypes.data, max(1, V), row_max.ctypes.data,
                                  row_sum.ctypes.data, None if row_scale is None else row_scale.ctypes.data):
