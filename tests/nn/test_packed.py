@@ -35,16 +35,16 @@ needs_two_cores = pytest.mark.skipif(not packed.ENABLED or (os.cpu_count() or 1)
                                      reason="two-core steps need the packed kernel and two cores")
 
 
-# (M, K, N): micro-tiles are 5 rows x 16 columns and W is blocked by 384 rows, so these cover one
-# partial tile, exact tiles, a ragged last panel, one and several K-blocks; a single row has its own
+# (M, K, N): micro-tiles are 5 rows x 16 columns and W is blocked by 1024 rows, so these cover one
+# partial tile, exact tiles, a ragged last panel, one, two and three K-blocks; a single row has its own
 # kernel (groups of four panels, then single panels)
-SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 385, 33), (21, 800, 37), (2, 1000, 70),
+SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 1025, 33), (21, 2100, 37), (2, 1000, 70),
           (1, 50, 64), (1, 300, 70), (1, 400, 517)]  # one row: four panels at a time, then the rest
 
 
 @needs_kernel
 @pytest.mark.parametrize("cores", [1, 2])
-@pytest.mark.parametrize("M,K,N", SHAPES + [(130, 70, 300)])  # and A in two row blocks (MC_TILES)
+@pytest.mark.parametrize("M,K,N", SHAPES + [(130, 70, 300)])  # and A in three row blocks (MC_TILES)
 def test_matmul_equals_numpy(M, K, N, cores):
     r = np.random.default_rng(M * 1000 + K)
     W = r.standard_normal((K, N)).astype(np.float32)

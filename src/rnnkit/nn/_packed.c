@@ -22,7 +22,13 @@
 
 #define NR 16  /* columns per panel: two AVX registers */
 #define MR 5   /* rows per micro-tile */
-#define KC 384 /* rows of W per block: a block's panel, 384 x 16 floats = 24 KiB, stays in L1 */
+/* rows of W per block. Every recurrent product here has K <= 1024 (hidden 650: 650 or 2600), so K is one
+ * block, or two-three: a step's walk through W is one sequential stream (a panel after the next), and C is
+ * written once. Measured against 384 (whose panels, 24 KiB, fit L1 beside A's tiles), alternating calls
+ * of the same product 200 times (20 x 650) @ (650 x 2600), one core: 1.05x the rate, (20 x 2600) @
+ * (2600 x 650) 1.05x, (20 x 800) @ (800 x 200) 1.06x; two cores 1.03x-1.09x; blocks of 128-384 with the
+ * blocks stored contiguously did no better than one block. */
+#define KC 1024
 
 long rnnkit_packed_size(long K, long N) { return ((N + NR - 1) / NR) * K * NR; }
 
@@ -189,7 +195,7 @@ static void copy_a(long M, long K, const float* A, long lda, float* Ap) {
     }
 }
 
-#define MC_TILES 24 /* tiles of A per row block: 120 rows x KC floats = 180 KiB, kept in L2 */
+#define MC_TILES 9 /* tiles of A per row block: 45 rows x KC floats = 180 KiB, kept in L2 */
 
 /* panels [p0, p1) of C = A @ W (+ D), A copied by copy_a (unused for M == 1) */
 TARGET static void panels(long M, long N, long K, const float* A, const float* Ap, const float* Wp, float* C,

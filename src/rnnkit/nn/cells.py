@@ -31,6 +31,7 @@ from .blas import add_column_sums, matmul
 from .blas import threads as blas_threads
 from .packed import NUMPY, ONE_CORE, TWO_CORES, Product
 from .packed import available as packed_kernel_available
+from .workspace import Empty, fresh
 
 
 def sigmoid_(a: np.ndarray) -> np.ndarray:
@@ -140,29 +141,31 @@ class Cell:
         """Parameters beyond ``W_x, W_h, b`` (PyTorch-form GRU: ``b_hn``)."""
         return {}
 
-    def products(self, params: dict, packed: int) -> dict[str, Product]:
+    def products(self, params: dict, packed: int, empty: Empty = fresh) -> dict[str, Product]:
         """The step's products with ``W_h``, by name: ``times_W_h``, ``h_prev @ W_h`` (``packed``: how
-        they run, ``packed.NUMPY``, ``ONE_CORE`` or ``TWO_CORES``, the kernel's two modes)."""
-        return {"times_W_h": Product(params["W_h"], packed)}
+        they run, ``packed.NUMPY``, ``ONE_CORE`` or ``TWO_CORES``, the kernel's two modes; ``empty``:
+        where the packed copies live)."""
+        return {"times_W_h": Product(params["W_h"], packed, empty, "W_h")}
 
-    def products_back(self, params: dict, packed: int) -> dict[str, Product]:
+    def products_back(self, params: dict, packed: int, empty: Empty = fresh) -> dict[str, Product]:
         """Backward's: ``times_W_hT``, ``dA @ W_h^T`` (by NumPy through a contiguous transpose: BLAS runs
         ``dA @ W_h.T`` markedly slower with a transposed view as right operand)."""
-        return {"times_W_hT": Product(params["W_h"].T, packed)}
+        return {"times_W_hT": Product(params["W_h"].T, packed, empty, "W_hT")}
 
-    def alloc(self, T: int, B: int, H: int, params: dict, dtype, packed: int = NUMPY) -> dict:
+    def alloc(self, T: int, B: int, H: int, params: dict, dtype, packed: int = NUMPY, empty: Empty = fresh
+              ) -> dict:
         """Per-sequence buffers the forward pass fills (what backward needs), its workspaces, and
-        the step's products (``products``)."""
-        return self.products(params, packed)
+        the step's products (``products``); the larger ones from ``empty`` (``workspace.py``)."""
+        return self.products(params, packed, empty)
 
     def alloc_backward(self, T: int, B: int, H: int, params: dict, cache: dict, dtype,
-                       packed: int = NUMPY) -> None:
+                       packed: int = NUMPY, empty: Empty = fresh) -> None:
         """Buffers only backward needs, made when it starts (so inference never pays for them):
         ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and backward's products
         (``products_back``)."""
-        cache["dA"] = np.empty((T, B, self.n_gates * H), dtype=dtype)
+        cache["dA"] = empty("dA", (T, B, self.n_gates * H), dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
-        cache.update(self.products_back(params, packed))
+        cache.update(self.products_back(params, packed, empty))
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         raise NotImplementedError
@@ -199,8 +202,8 @@ class RNNCell(Cell):
             self.kernel_names = ("tanh_", "tanh_back")
             self.loop_kernel_names = ("rnn_forward_loop", "rnn_backward_loop")
 
-    def alloc(self, T, B, H, params, dtype, packed=False):
-        return {**super().alloc(T, B, H, params, dtype, packed), "kernels": self.kernels(dtype)}
+    def alloc(self, T, B, H, params, dtype, packed=False, empty=fresh):
+        return {**super().alloc(T, B, H, params, dtype, packed, empty), "kernels": self.kernels(dtype)}
 
     def step(self, t, xw_t, h_prev, c_prev, h_next, c_next, params, cache) -> None:
         cache["times_W_h"](h_prev, h_next, add=xw_t)
@@ -271,17 +274,17 @@ class LSTMCell(Cell):
             v.setflags(write=False)
         return s, off, lo
 
-    def alloc(self, T, B, H, params, dtype, packed=False):
+    def alloc(self, T, B, H, params, dtype, packed=False, empty=fresh):
         s, off, lo = self.gate_vectors(H, np.dtype(dtype))
         return {
-            **super().alloc(T, B, H, params, dtype, packed),
-            "gates": np.empty((T, B, 4 * H), dtype=dtype),  # i, f, g, o after activation
-            "tanh_c": np.empty((T, B, H), dtype=dtype),
+            **super().alloc(T, B, H, params, dtype, packed, empty),
+            "gates": empty("gates", (T, B, 4 * H), dtype),  # i, f, g, o after activation
+            "tanh_c": empty("tanh_c", (T, B, H), dtype),
             "s": s, "off": off, "lo": lo, "kernels": self.kernels(dtype),
         }
 
-    def alloc_backward(self, T, B, H, params, cache, dtype, packed=False):
-        super().alloc_backward(T, B, H, params, cache, dtype, packed)
+    def alloc_backward(self, T, B, H, params, cache, dtype, packed=False, empty=fresh):
+        super().alloc_backward(T, B, H, params, cache, dtype, packed, empty)
         cache["dc_total"] = np.empty((B, H), dtype=dtype)
         cache["work4"] = np.empty((B, 4 * H), dtype=dtype)
 
@@ -375,37 +378,38 @@ class GRUCell(Cell):
     def extra_params(self, hidden_size, dtype):
         return {"b_hn": np.zeros(hidden_size, dtype=dtype)} if self.reset == "after" else {}
 
-    def products(self, params, packed):
+    def products(self, params, packed, empty=fresh):
         if self.reset == "after":
-            return super().products(params, packed)
+            return super().products(params, packed, empty)
         W_h = params["W_h"]  # reset="before": the r, z block and the n block are separate products
         H = W_h.shape[0]
-        return {"times_W_h_rz": Product(W_h[:, : 2 * H], packed), "times_W_h_n": Product(W_h[:, 2 * H :], packed)}
+        return {"times_W_h_rz": Product(W_h[:, : 2 * H], packed, empty, "W_h_rz"),
+                "times_W_h_n": Product(W_h[:, 2 * H :], packed, empty, "W_h_n")}
 
-    def products_back(self, params, packed):
+    def products_back(self, params, packed, empty=fresh):
         if self.reset == "after":
-            return super().products_back(params, packed)
+            return super().products_back(params, packed, empty)
         W_h = params["W_h"]
         H = W_h.shape[0]
-        return {"times_W_h_rzT": Product(W_h[:, : 2 * H].T, packed),
-                "times_W_h_nT": Product(W_h[:, 2 * H :].T, packed)}
+        return {"times_W_h_rzT": Product(W_h[:, : 2 * H].T, packed, empty, "W_h_rzT"),
+                "times_W_h_nT": Product(W_h[:, 2 * H :].T, packed, empty, "W_h_nT")}
 
-    def alloc(self, T, B, H, params, dtype, packed=False):
-        cache = super().alloc(T, B, H, params, dtype, packed)
-        cache["gates"] = np.empty((T, B, 3 * H), dtype=dtype)  # r, z, n
+    def alloc(self, T, B, H, params, dtype, packed=False, empty=fresh):
+        cache = super().alloc(T, B, H, params, dtype, packed, empty)
+        cache["gates"] = empty("gates", (T, B, 3 * H), dtype)  # r, z, n
         cache["kernels"] = self.kernels(dtype)
         cache["hw"] = np.empty((B, 3 * H if self.reset == "after" else 2 * H), dtype=dtype)
         if self.reset == "after":
-            cache["hn"] = np.empty((T, B, H), dtype=dtype)  # h_prev W_h^n + b_hn
+            cache["hn"] = empty("hn", (T, B, H), dtype)  # h_prev W_h^n + b_hn
         else:
-            cache["rh"] = np.empty((T, B, H), dtype=dtype)  # r * h_prev
+            cache["rh"] = empty("rh", (T, B, H), dtype)  # r * h_prev
         return cache
 
-    def alloc_backward(self, T, B, H, params, cache, dtype, packed=False):
-        super().alloc_backward(T, B, H, params, cache, dtype, packed)
+    def alloc_backward(self, T, B, H, params, cache, dtype, packed=False, empty=fresh):
+        super().alloc_backward(T, B, H, params, cache, dtype, packed, empty)
         cache["work2"] = np.empty((B, H), dtype=dtype)
         if self.reset == "after":
-            cache["dA_h"] = np.empty((T, B, 3 * H), dtype=dtype)  # dA as seen by W_h
+            cache["dA_h"] = empty("dA_h", (T, B, 3 * H), dtype)  # dA as seen by W_h
         else:
             cache["drh"] = np.empty((B, H), dtype=dtype)
 

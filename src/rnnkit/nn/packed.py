@@ -29,6 +29,8 @@ from importlib.util import find_spec
 
 import numpy as np
 
+from .workspace import Empty, fresh
+
 
 def _load():
     spec = find_spec("rnnkit.nn._packed")
@@ -73,10 +75,18 @@ def available(dtype) -> bool:
     return ENABLED and np.dtype(dtype) == np.float32
 
 
-class PackedMatrix:
-    """``W (K, N)`` float32, packed for ``a @ W``. Read when built: later changes to ``W`` are not seen."""
+def raw_floats(K: int, N: int) -> int:
+    """How many floats a ``PackedMatrix`` of a ``(K, N)`` matrix takes, its alignment included."""
+    return _lib.rnnkit_packed_size(K, N) + 16
 
-    def __init__(self, W: np.ndarray) -> None:
+
+class PackedMatrix:
+    """``W (K, N)`` float32, packed for ``a @ W``. Read when built: later changes to ``W`` are not seen.
+
+    ``raw``: a 1-d float32 array of ``raw_floats(K, N)`` to pack into (a buffer kept from one call to
+    the next, see ``workspace.py``), or None for a new one."""
+
+    def __init__(self, W: np.ndarray, raw: np.ndarray | None = None) -> None:
         if W.dtype != np.float32 or W.ndim != 2:
             raise TypeError(f"PackedMatrix expected a 2-d float32 array, got {W.dtype.name} of shape {W.shape}")
         if W.size == 0:
@@ -84,7 +94,10 @@ class PackedMatrix:
         self.shape = W.shape
         K, N = W.shape
         size = _lib.rnnkit_packed_size(K, N)
-        raw = np.empty(size + 16, dtype=np.float32)
+        if raw is None:
+            raw = np.empty(size + 16, dtype=np.float32)
+        elif raw.dtype != np.float32 or raw.shape != (size + 16,):
+            raise ValueError(f"PackedMatrix expected raw as float32 ({size + 16},), got {raw.dtype.name} {raw.shape}")
         start = (-raw.ctypes.data % 64) // 4  # panels on cache-line boundaries: no split loads
         self.data = raw[start : start + size]
         itemsize = W.itemsize
@@ -126,9 +139,12 @@ class Product:
     """``product(a, out, add=None)``: ``out[:] = a @ W (+ add)`` for a fixed ``W``, through the packed
     kernel where available (``packed``: ``ONE_CORE`` or ``TWO_CORES``) or NumPy's BLAS."""
 
-    def __init__(self, W: np.ndarray, packed: int = NUMPY) -> None:
+    def __init__(self, W: np.ndarray, packed: int = NUMPY, empty: Empty = fresh, name: str = "W") -> None:
+        """``empty``, ``name``: where the packed copy of ``W`` lives (``workspace.py``)."""
         self.cores = int(packed) if available(W.dtype) else NUMPY
-        self.packed = PackedMatrix(W) if self.cores else None
+        self.packed = None
+        if self.cores:
+            self.packed = PackedMatrix(W, empty(name, (raw_floats(*W.shape),), np.float32))
         self.W = W if self.packed is not None else np.ascontiguousarray(W)
 
     def loop_operands(self) -> tuple[np.ndarray, int, np.ndarray]:

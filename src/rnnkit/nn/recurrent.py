@@ -10,7 +10,7 @@ that ``backward`` returns (the backward pass stops at the block boundary).
 
 Speed (see ``benchmarks/README.md``): each layer hoists its input projection out of the time loop
 and forms its weight gradients with one product after it; the loop itself works in preallocated
-buffers. In float32 a step's element-wise equations run as compiled kernels, and a whole span of
+buffers, kept from one call to the next (``workspace.py``: no page faults once shapes repeat). In float32 a step's element-wise equations run as compiled kernels, and a whole span of
 steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
 its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
 that runs alone shares each step's product between two cores where the step is large enough
@@ -36,6 +36,7 @@ from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
 from .packed import NUMPY
+from .workspace import Workspace
 
 
 def _flush_to_zero(a: np.ndarray, below: float, work: np.ndarray, tiny: np.ndarray) -> None:
@@ -68,6 +69,7 @@ class RecurrentUnit(Layer):
         for name, value in {"W_x": W_x, "W_h": W_h, "b": b, **cell.extra_params(hidden_size, dtype)}.items():
             self.add_param(name, value)
         self._cache: dict | None = None
+        self._workspace = Workspace()  # the per-sequence buffers, kept for the next call
 
     def _time_order(self, t0: int, t1: int) -> range:
         """Steps ``t0 .. t1-1`` in this unit's direction of time."""
@@ -100,18 +102,20 @@ class RecurrentUnit(Layer):
         the layer's larger products are split over two cores of our own (``blas.matmul``)."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, x.dtype
+        self.release()  # the last call's buffers are free again unless something else holds them
+        empty = self._workspace.empty
         loops, mode = self.cell.loop_kernels(B, H, dtype, packed, plain=mask is None and resets is None)
-        cache = self.cell.alloc(T, B, H, self.params, dtype, mode)
-        h_buf = np.empty((T + 1, B, H), dtype=dtype)
+        cache = self.cell.alloc(T, B, H, self.params, dtype, mode, empty)
+        h_buf = empty("h_buf", (T + 1, B, H), dtype)
         h_buf[-1 if self.reverse else 0] = h0
         c_buf = None
         if self.cell.has_cell_state:
-            c_buf = np.empty_like(h_buf)
+            c_buf = empty("c_buf", (T + 1, B, H), dtype)
             c_buf[-1 if self.reverse else 0] = c0
         h_in = c_in = None
         if resets is not None:  # the states actually fed to each step, after the resets
-            h_in = np.empty((T, B, H), dtype=dtype)
-            c_in = np.empty_like(h_in) if c_buf is not None else None
+            h_in = empty("h_in", (T, B, H), dtype)
+            c_in = empty("c_in", (T, B, H), dtype) if c_buf is not None else None
         h_prev_seq, h_out = self._views(h_buf)
         c_prev_seq, c_out = self._views(c_buf) if c_buf is not None else (None, None)
         # h_prev_seq: the states the steps actually read (after resets); raw_h_prev: the buffer's view
@@ -122,11 +126,15 @@ class RecurrentUnit(Layer):
         # 32, float64) keep OpenBLAS's threads throughout (mixed, LSTM (c) took 1.25x torch's time).
         split = not packed and mode != NUMPY
         self._cache = dict(cell=cache, loops=loops, packed=mode, split=split, x=x,
-                           xw=np.empty((T, B, self.params["W_h"].shape[1]), dtype=dtype),
+                           xw=empty("xw", (T, B, self.params["W_h"].shape[1]), dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
                            h_prev_seq=h_in if resets is not None else h_prev_seq,
                            c_prev_seq=c_in if resets is not None else c_prev_seq,
                            h_in=h_in, c_in=c_in, raw_h_prev=h_prev_seq, raw_c_prev=c_prev_seq)
+
+    def release(self) -> None:
+        """Drop what the last call kept for backward (its buffers stay in the workspace)."""
+        self._cache = None
 
     def forward_span(self, t0: int, t1: int) -> None:
         """Run steps ``t0 .. t1-1``: their input projection as one product, then the serial loop."""
@@ -209,7 +217,7 @@ class RecurrentUnit(Layer):
         c = self._cache
         T, B, I = c["x"].shape
         H, dtype = self.hidden_size, c["x"].dtype
-        self.cell.alloc_backward(T, B, H, self.params, c["cell"], dtype, c["packed"])
+        self.cell.alloc_backward(T, B, H, self.params, c["cell"], dtype, c["packed"], self._workspace.empty)
         # dh, dc ping-pong between two buffers: step_back reads one and writes the other
         dh = np.zeros((2, B, H), dtype=dtype)
         if dh_T is not None:
@@ -235,7 +243,7 @@ class RecurrentUnit(Layer):
         dA = cache["dA"][t0:t1]
         n, B, GH = dA.shape
         I = c["x"].shape[2]
-        dx = np.empty((n, B, I), dtype=dA.dtype) if out is None else out
+        dx = self._workspace.empty("dx", (n, B, I), dA.dtype) if out is None else out
         if c["loops"] is not None:
             c["parity"] = cell.backward_loop(c["loops"], steps, c["dy"], h_prev_seq, c["h_out"], c["c_prev_seq"],
                                              p, cache, c["dh"], c["dc"], c["parity"], flush_below)
@@ -355,6 +363,7 @@ class Recurrent(Layer):
         # compare against.
         self.use_wavefront: bool | None = None
         self._cache: dict | None = None
+        self._workspace = Workspace()  # the stack's own buffers (inputs and gradients, time-major)
 
     def _wavefront(self, B: int) -> bool:
         if not (self.use_wavefront is not False and self.num_layers > 1 and self.num_directions == 1
@@ -423,7 +432,11 @@ class Recurrent(Layer):
                 raise ValueError(f"{self.name}: resets are defined for unidirectional layers only")
             resets = np.ascontiguousarray(resets.T)[:, :, None]  # (T, B, 1)
         D = self.num_directions
-        inp = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, I)
+        for row in self.units:  # so that their buffers can be reused (``workspace.py``)
+            for unit in row:
+                unit.release()
+        inp = self._workspace.empty("x", (T, B, self.input_size), self.dtype)  # time-major
+        np.copyto(inp, x.transpose(1, 0, 2))
         h_T = np.empty_like(h0)
         c_T = np.empty_like(c0) if c0 is not None else None
         use_wavefront = self._wavefront(B)
@@ -473,7 +486,7 @@ class Recurrent(Layer):
         units = [row[0] for row in self.units]
         # the dropout masks, drawn in the same order as the layer-by-layer path draws them
         drop_masks = [self._drop_mask((T, B, H)) if self._dropping(k) else None for k in range(L)]
-        inputs = [inp] + [np.empty((T, B, H), dtype=self.dtype) for _ in range(L - 1)]  # (T, B, ·)
+        inputs = [inp] + [self._workspace.empty(f"input{k}", (T, B, H), self.dtype) for k in range(1, L)]
         for k, unit in enumerate(units):
             unit.begin_forward(inputs[k], h0[k], c0[k] if c0 is not None else None, mask, resets,
                                packed=True)
@@ -528,7 +541,8 @@ class Recurrent(Layer):
         LD = self.num_layers * D
         dh0 = np.zeros((LD, B, H), dtype=self.dtype)
         dc0 = np.zeros((LD, B, H), dtype=self.dtype) if self.cell.has_cell_state else None
-        grad = np.ascontiguousarray(dy.transpose(1, 0, 2))  # (T, B, D*H)
+        grad = self._workspace.empty("dy", (T, B, D * H), self.dtype)  # time-major
+        np.copyto(grad, dy.transpose(1, 0, 2))
         if self._cache["wavefront"]:
             grad = self._backward_wavefront(grad, dh_T, dc_T, dh0, dc0)
         else:  # each layer's weight gradients beside the layers below it, where that helps
@@ -571,8 +585,8 @@ class Recurrent(Layer):
         L, (T, B, _), H = self.num_layers, grad.shape, self.hidden_size
         units = [row[0] for row in self.units]
         drop_masks = self._cache["drop_masks"]
-        dys = [np.empty((T, B, H), dtype=self.dtype) for _ in range(L - 1)] + [grad]
-        dx = np.empty((T, B, units[0].input_size), dtype=self.dtype)
+        dys = [self._workspace.empty(f"dy{k}", (T, B, H), self.dtype) for k in range(L - 1)] + [grad]
+        dx = self._workspace.empty("dx", (T, B, units[0].input_size), self.dtype)
         bounds = wavefront.spans(T)[::-1]
 
         def start(s: int) -> None:
