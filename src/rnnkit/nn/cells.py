@@ -163,7 +163,8 @@ class Cell:
         """Buffers only backward needs, made when it starts (so inference never pays for them):
         ``dA (T, B, G*H)``, the gradient of the pre-activations, scratch, and backward's products
         (``products_back``)."""
-        cache["dA"] = empty("dA", (T, B, self.n_gates * H), dtype)
+        # in the buffer of the input projections ``xw``, which the layer drops when forward ends
+        cache["dA"] = empty("xw", (T, B, self.n_gates * H), dtype)
         cache["work"] = np.empty((B, H), dtype=dtype)
         cache.update(self.products_back(params, packed, empty))
 
