@@ -22,13 +22,13 @@
 
 #define NR 16  /* columns per panel: two AVX registers */
 #define MR 5   /* rows per micro-tile */
-/* rows of W per block. Every recurrent product here has K <= 1024 (hidden 650: 650 or 2600), so K is one
- * block, or two-three: a step's walk through W is one sequential stream (a panel after the next), and C is
- * written once. Measured against 384 (whose panels, 24 KiB, fit L1 beside A's tiles), alternating calls
- * of the same product 200 times (20 x 650) @ (650 x 2600), one core: 1.05x the rate, (20 x 2600) @
- * (2600 x 650) 1.05x, (20 x 800) @ (800 x 200) 1.06x; two cores 1.03x-1.09x; blocks of 128-384 with the
- * blocks stored contiguously did no better than one block. */
+/* rows of W per block. At hidden 650 a step's K is 650 (forward: one block, so its walk through W is one
+ * sequential stream, a panel after the next, and C is written once) or 2600 (backward: three). Against 384 (whose panels, 24 KiB, fit L1 beside A's tiles) and 256, alternating builds
+ * in one process (benchmarks/kernel_ab.sh, results/kernel_ab.md): 1.03-1.07x 384's rate for the steps'
+ * products at hidden 650 and 200, on one core and on two; 256 was slower still. */
+#ifndef KC
 #define KC 1024
+#endif
 
 long rnnkit_packed_size(long K, long N) { return ((N + NR - 1) / NR) * K * NR; }
 
