@@ -249,6 +249,26 @@ def test_stacks_defer_only_where_their_steps_run_on_the_packed_kernel():
             assert rel_err(grads[name], g) < 1e-5, name
 
 
+@pytest.mark.skipif(not packed.ENABLED, reason="packed extension not built")
+def test_two_core_steps_above_batch_32_only_where_W_h_fits_the_caches_and_no_wavefront_could_run():
+    from rnnkit.nn import GRU, LSTM, RNN
+    from rnnkit.nn.cells import Cell
+
+    two = blas.threads() >= 2
+    lstm, gru = LSTM(4, 4).cell, GRU(4, 4).cell
+    assert lstm.two_cores(64, 256, np.float32) is two  # W_h 1 MiB: shape (c)
+    assert not lstm.two_cores(64, 320, np.float32)  # 1.6 MiB
+    assert gru.two_cores(64, 290, np.float32) is two and not gru.two_cores(64, 300, np.float32)
+    assert not lstm.two_cores(Cell.TWO_CORE_BATCH_CACHED + 1, 128, np.float32)
+    assert not RNN(4, 4).cell.two_cores(64, 256, np.float32)  # a small step: 4M multiply-adds
+    assert not lstm.two_cores(64, 256, np.float32, stack=True)  # a stack runs as a wavefront instead
+    assert lstm.two_cores(20, 650, np.float32, stack=True) is two
+    single = LSTM(16, 256, rng=np.random.default_rng(3))
+    single.forward(np.ones((64, 3, 16), np.float32))
+    assert single.units[0][0]._cache["split"] is two
+    assert not single.backward_defers()  # nothing to run beside its weight gradients
+
+
 @pytest.mark.parametrize("split, defer", [(False, False), (True, False), (True, True)])
 def test_column_sums_as_bias_gradients(split, defer, monkeypatch):
     """``add_column_sums``: NumPy's sum, or ``ones @ a`` split or deferred, into a 1-d bias gradient

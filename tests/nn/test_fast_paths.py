@@ -77,7 +77,7 @@ def test_wavefront_matches_torch_float32(kind):
 def test_wavefront_is_the_default_for_large_stacks_whose_steps_are_not_on_two_cores():
     r = np.random.default_rng(0)
     big = LSTM(8, 256, num_layers=2, rng=r)  # 40 * 256 * 1024 multiply-adds per step
-    assert not big.cell.two_cores(40, 256, np.float32)  # above Cell.TWO_CORE_BATCH
+    assert not big.cell.two_cores(40, 256, np.float32, stack=True)  # above Cell.TWO_CORE_BATCH
     big.forward(np.zeros((40, 3, 8), np.float32))
     assert big._cache["wavefront"] is wavefront.available()
     huge = LSTM(8, 650, num_layers=2, rng=r)  # shape (a), 20 * 650 * 2600: each layer's steps on two cores

@@ -14,7 +14,7 @@ buffers, kept from one call to the next (``workspace.py``: no page faults once s
 steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
 its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
 that runs alone shares each step's product between two cores where the step is large enough
-(``Cell.two_cores``: shapes (a) and (b)), and, where its steps run through the packed kernel,
+(``Cell.two_cores``: shapes (a) and (b), and the LSTM and GRU at (c)), and, where its steps run through the packed kernel,
 splits its larger products over two cores of our own (``blas.matmul``); in the backward pass, each
 layer's weight-gradient products run on the second core beside the layers below it
 (``blas.deferred``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
@@ -372,7 +372,8 @@ class Recurrent(Layer):
         if self.use_wavefront:
             return True
         step_work = B * self.hidden_size * self.cell.n_gates * self.hidden_size  # multiply-adds
-        return step_work >= wavefront.MIN_STEP_WORK and not self.cell.two_cores(B, self.hidden_size, self.dtype)
+        return (step_work >= wavefront.MIN_STEP_WORK
+                and not self.cell.two_cores(B, self.hidden_size, self.dtype, stack=True))
 
     @property
     def name(self) -> str:
@@ -553,10 +554,13 @@ class Recurrent(Layer):
     def backward_defers(self) -> bool:
         """Whether ``backward`` after the last ``forward`` hands its weight gradients to the helper
         thread (``blas.deferred``): where the layers ran one by one with their steps through the packed
-        kernel. Not where the steps run on NumPy's BLAS (batch above 32, float64), which would then
-        run on one thread, nor on the wavefront, whose two threads take both cores."""
+        kernel, and another unit's steps follow. Not where the steps run on NumPy's BLAS (larger
+        batches, float64), which would then run on one thread, nor on the wavefront, whose two threads
+        take both cores, nor for a single unit: nothing would run beside them, and the join's blocks
+        re-pack their shared operand (LSTM shape (c), K = 6400: 97 GFLOP/s, against 150 split in halves)."""
         c = self._cache
-        return c is not None and not c["wavefront"] and self.units[0][0]._cache["split"]
+        return (c is not None and not c["wavefront"] and self.units[0][0]._cache["split"]
+                and self.num_layers * self.num_directions > 1)
 
     def _backward_layers(self, grad, dh_T, dc_T, dh0, dc0):
         D, H = self.num_directions, self.hidden_size
