@@ -8,19 +8,19 @@ Truncated backpropagation through time is plain use of the layer: feed the final
 call as the initial state of the next (the forward pass never breaks), and ignore the ``dstate0``
 that ``backward`` returns (the backward pass stops at the block boundary).
 
-Speed (see ``benchmarks/README.md``): each layer hoists its input projection out of the time loop
-and forms its weight gradients with one product after it; the loop itself works in preallocated
-buffers, kept from one call to the next (``workspace.py``: no page faults once shapes repeat). In float32 a step's element-wise equations run as compiled kernels, and a whole span of
-steps runs as one compiled loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or
-its product runs through the packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer
-that runs alone shares each step's product between two cores where the step is large enough
-(``Cell.two_cores``: shapes (a) and (b), and the LSTM and GRU at (c)), and, where its steps run through the packed kernel,
-splits its larger products over two cores of our own (``blas.matmul``); in the backward pass, each
-layer's weight-gradient products run on the second core beside the layers below it
-(``blas.deferred``). A unit processes time in spans (``forward_span``/``backward_span``), so that a
-stack of unidirectional layers whose steps do not run on two cores can run as a two-thread
-wavefront (``wavefront.py``, from 4M multiply-adds a step), one core per layer; otherwise the stack
-runs layer by layer, over one span.
+Speed (see ``benchmarks/README.md``): each layer hoists its input projection out of the time loop and
+forms its weight gradients with one product after it; the loop itself works in preallocated buffers,
+kept from one call to the next (``workspace.py``: no page faults once shapes repeat). In float32 a
+step's element-wise equations run as compiled kernels, and a whole span of steps runs as one compiled
+loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or its product runs through the
+packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer that runs alone shares each
+step's product between two cores where the step is large enough (``Cell.two_cores``: shapes (a) and (b),
+and the LSTM and GRU at (c)), and, where its steps run through the packed kernel, splits its larger
+products over two cores of our own (``blas.matmul``); in the backward pass, each layer's weight-gradient
+products run on the second core beside the layers below it (``blas.deferred``). A unit processes time in
+spans (``forward_span``/``backward_span``), so that a stack of unidirectional layers whose steps do not
+run on two cores can run as a two-thread wavefront (``wavefront.py``, from 4M multiply-adds a step), one
+core per layer; otherwise the stack runs layer by layer, over one span.
 """
 
 from __future__ import annotations
