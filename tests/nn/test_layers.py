@@ -162,6 +162,34 @@ def test_softmax_cross_entropy_reuses_its_buffer_only_when_nobody_holds_it():
     np.testing.assert_array_equal(grad, fresh.backward())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])  # Numba's exponentials; NumPy's
+def test_softmax_cross_entropy_fallbacks_reuse_the_buffer_and_agree(dtype, monkeypatch):
+    """Without the C kernel (no extension, or one BLAS thread) the exponentials run in a compiled pass
+    (float32) or in NumPy (float64), and the gradient is still written into the previous one's buffer
+    where nobody holds it; the result equals a fresh loss's."""
+    from rnnkit.nn import packed
+
+    monkeypatch.setattr(packed, "softmax_exps", lambda z, row_scale=None, out=None: None)
+    rng = np.random.default_rng(8)
+    logits = [(rng.standard_normal((3, 4, 25)) * 4).astype(dtype) for _ in range(2)]
+    targets = rng.integers(0, 25, size=(3, 4))
+    mask = rng.random((3, 4)) > 0.3
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(logits[0], targets, mask)
+    buffer = weakref.ref(loss_fn.backward().base)
+    loss = loss_fn.forward(logits[1], targets, mask)
+    grad = loss_fn.backward()
+    assert buffer() is not None and grad.base is buffer()
+    lt = torch.tensor(logits[1].astype(np.float64), requires_grad=True)
+    per = torch.nn.functional.cross_entropy(lt.reshape(-1, 25), torch.tensor(targets.reshape(-1)),
+                                            reduction="none")
+    ref = per[torch.tensor(mask.reshape(-1))].mean()
+    ref.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert abs(loss - ref.item()) <= tol * abs(ref.item())
+    assert rel_err(grad, lt.grad.numpy()) <= tol
+
+
 def test_mse_matches_torch_and_masks():
     rng = np.random.default_rng(5)
     pred, target = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 4, 2))
