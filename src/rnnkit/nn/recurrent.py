@@ -122,8 +122,8 @@ class RecurrentUnit(Layer):
         # A layer running alone whose steps' products run through the packed kernel splits its larger
         # products over two cores of our own too (``blas.matmul``): beside two-core steps, or an output
         # layer split the same way, OpenBLAS's workers would spin on after each product and take the
-        # second core (LM step (b): 3,300 tokens/s, not ~5,000). Steps on NumPy's BLAS (batch above
-        # 32, float64) keep OpenBLAS's threads throughout (mixed, LSTM (c) took 1.25x torch's time).
+        # second core (LM step (b): 3,300 tokens/s, not ~5,000). Steps on NumPy's BLAS (larger batches,
+        # float64) keep OpenBLAS's threads throughout (mixed, LSTM (c) took 1.25x torch's time).
         split = not packed and mode != NUMPY
         self._cache = dict(cell=cache, loops=loops, packed=mode, split=split, x=x,
                            xw=empty("xw", (T, B, self.params["W_h"].shape[1]), dtype),
