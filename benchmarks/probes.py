@@ -166,7 +166,7 @@ def alternate(layer, settings: dict, repeats: int, B: int, T: int) -> dict[str, 
     for r in range(repeats + 1):
         for label in (list(settings) if r % 2 else list(settings)[::-1]):
             settings[label](layer)
-            time.sleep(0.05)
+            time.sleep(0.25)  # as bench.py's --settle: OpenBLAS's workers spin ~0.1 s after a call
             t0 = time.perf_counter()
             layer.forward(x)
             layer.backward(dy)
@@ -210,27 +210,27 @@ def loop_batch(repeats: int) -> None:
             Cell.LOOP_PACKED_BATCH = batch
         return apply
 
-    default, two_core_batch = Cell.LOOP_PACKED_BATCH, Cell.TWO_CORE_BATCH
-    Cell.TWO_CORE_BATCH = 0
+    default, two_core_batches = Cell.LOOP_PACKED_BATCH, (Cell.TWO_CORE_BATCH, Cell.TWO_CORE_BATCH_CACHED)
+    Cell.TWO_CORE_BATCH = Cell.TWO_CORE_BATCH_CACHED = 0
     try:
         for name, cls in cells().items():
             compare(f"{name} (c)", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
                       {"compiled loops": limit(64), "Python loop": limit(default)}, repeats, (64, 100, 256, 1))
     finally:
-        Cell.LOOP_PACKED_BATCH, Cell.TWO_CORE_BATCH = default, two_core_batch
+        Cell.LOOP_PACKED_BATCH, (Cell.TWO_CORE_BATCH, Cell.TWO_CORE_BATCH_CACHED) = default, two_core_batches
 
 
 def two_cores(repeats: int) -> None:
     """Each layer's steps on two cores, forced in every shape (by default only where ``Cell.two_cores``
-    says: shape (a)), against one core per step: the wavefront for (a), compiled loops on one core for
-    (b), the Python loop with OpenBLAS for (c)."""
+    says: shapes (a) and (b), and the LSTM and GRU at (c)), against one core per step: the wavefront
+    for (a), compiled loops on one core for (b), the Python loop with OpenBLAS for (c)."""
     from rnnkit.nn.cells import Cell
 
-    default = Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK
+    default = Cell.TWO_CORE_BATCH, Cell.TWO_CORE_BATCH_CACHED, Cell.TWO_CORE_WORK
 
     def rule(batch, work):
         def apply(layer):
-            Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK = batch, work
+            Cell.TWO_CORE_BATCH, Cell.TWO_CORE_BATCH_CACHED, Cell.TWO_CORE_WORK = batch, batch, work
         return apply
 
     try:
@@ -239,7 +239,7 @@ def two_cores(repeats: int) -> None:
                 compare(f"{name} ({shape})", lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
                         {"two cores": rule(64, 1), "one core": rule(0, 1)}, repeats, dims)
     finally:
-        Cell.TWO_CORE_BATCH, Cell.TWO_CORE_WORK = default
+        Cell.TWO_CORE_BATCH, Cell.TWO_CORE_BATCH_CACHED, Cell.TWO_CORE_WORK = default
 
 
 def defer(repeats: int) -> None:

@@ -23,9 +23,10 @@
 #define NR 16  /* columns per panel: two AVX registers */
 #define MR 5   /* rows per micro-tile */
 /* rows of W per block. At hidden 650 a step's K is 650 (forward: one block, so its walk through W is one
- * sequential stream, a panel after the next, and C is written once) or 2600 (backward: three). Against 384 (whose panels, 24 KiB, fit L1 beside A's tiles) and 256, alternating builds
- * in one process (benchmarks/kernel_ab.sh, results/kernel_ab.md): 1.03-1.07x 384's rate for the steps'
- * products at hidden 650 and 200, on one core and on two; 256 was slower still. */
+ * sequential stream, a panel after the next, and C is written once) or 2600 (backward: three). Against 384
+ * (whose panels, 24 KiB, fit L1 beside A's tiles) and 256, alternating builds in one process
+ * (benchmarks/kernel_ab.sh, results/kernel_ab.md): 1.03-1.07x 384's rate for the steps' products at hidden
+ * 650 and 200, on one core and on two; 256 was slower still. */
 #ifndef KC
 #define KC 1024
 #endif

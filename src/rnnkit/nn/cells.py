@@ -93,8 +93,8 @@ class Cell:
     # and, for a layer that no wavefront runs, up to this batch where ``W_h`` fits the two cores' L2 in
     # halves (512 KiB each here) and a step is large: shape (c), batch 64, hidden 256, where the kernel
     # ran the LSTM's step product at ~149 GFLOP/s on two cores against OpenBLAS's 105-114, and whole
-    # layers in 0.96-0.97 of the time (LSTM, GRU; alternating in one process). Not the RNN's smaller
-    # step (4M multiply-adds: 0.99-1.05), nor W_h in L3 (LSTM at hidden 320 and 650: 1.01 and 1.05).
+    # layers in 0.93 (GRU) and 0.99 (LSTM) of the time (``benchmarks/probes.py two-cores``). Not the RNN's
+    # smaller step (4M multiply-adds: 1.01), nor W_h in L3 (LSTM at hidden 320 and 650: 1.01 and 1.05).
     TWO_CORE_BATCH_CACHED = 64
     TWO_CORE_CACHED_BYTES = 1 << 20
     TWO_CORE_CACHED_WORK = 1 << 23
@@ -110,14 +110,14 @@ class Cell:
         (where NumPy's BLAS may use two threads: not with ``OPENBLAS_NUM_THREADS=1``). ``stack``: the
         answer for a stack that could run as a wavefront instead, which two-core steps beat only up
         to ``TWO_CORE_BATCH`` (at batch 64, hidden 256, two layers: the wavefront took 0.92 of their time)."""
-        if not (packed_kernel_available(dtype) and B * self.n_gates * H * H >= self.TWO_CORE_WORK
-                and blas_threads() >= 2):
+        work = B * self.n_gates * H * H  # multiply-adds per step
+        if not (packed_kernel_available(dtype) and work >= self.TWO_CORE_WORK and blas_threads() >= 2):
             return False
         if B <= self.TWO_CORE_BATCH:
             return True
-        W_h_bytes = H * self.n_gates * H * np.dtype(dtype).itemsize
+        W_h_bytes = work // B * np.dtype(dtype).itemsize
         return (not stack and B <= self.TWO_CORE_BATCH_CACHED and W_h_bytes <= self.TWO_CORE_CACHED_BYTES
-                and B * self.n_gates * H * H >= self.TWO_CORE_CACHED_WORK)
+                and work >= self.TWO_CORE_CACHED_WORK)
 
     def loop_kernels(self, B: int, H: int, dtype, packed: bool, plain: bool = True
                      ) -> tuple[tuple | None, int]:

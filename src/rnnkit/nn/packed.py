@@ -93,11 +93,12 @@ class PackedMatrix:
             raise ValueError(f"PackedMatrix expected a non-empty matrix, got shape {W.shape}")
         self.shape = W.shape
         K, N = W.shape
-        size = _lib.rnnkit_packed_size(K, N)
+        size, floats = _lib.rnnkit_packed_size(K, N), raw_floats(K, N)
         if raw is None:
-            raw = np.empty(size + 16, dtype=np.float32)
-        elif raw.dtype != np.float32 or raw.shape != (size + 16,):
-            raise ValueError(f"PackedMatrix expected raw as float32 ({size + 16},), got {raw.dtype.name} {raw.shape}")
+            raw = np.empty(floats, dtype=np.float32)
+        elif raw.dtype != np.float32 or raw.shape != (floats,):
+            raise ValueError(f"PackedMatrix expected raw as float32 ({floats},), got {raw.dtype.name} "
+                             f"{raw.shape}")
         start = (-raw.ctypes.data % 64) // 4  # panels on cache-line boundaries: no split loads
         self.data = raw[start : start + size]
         itemsize = W.itemsize

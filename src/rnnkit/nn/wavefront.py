@@ -10,9 +10,9 @@ loops on large enough arrays. Backward runs the same way from the top layer down
 
 The steps' products run through ``packed.py``'s single-threaded kernel, which packs ``W_h`` (and
 ``W_h^T``) once per sequence where BLAS re-packs it at every step (float32, where the extension was
-built; float64 stacks, and installs without it, run them through NumPy's BLAS held at one thread). Each layer still hoists its input
-projection, now per span (one ``(span*B, I) @ (I, G*H)`` product), and forms its weight gradients
-with one product over the whole sequence once its last span is done.
+built; float64 stacks, and installs without it, run them through NumPy's BLAS held at one thread). Each
+layer still hoists its input projection, now per span (one ``(span*B, I) @ (I, G*H)`` product), and
+forms its weight gradients with one product over the whole sequence once its last span is done.
 The results equal the layer-by-layer loop up to rounding of the per-span products; the tests compare
 the two paths. Since each layer's steps can share their products between two cores themselves
 (``packed.TWO_CORES``; 0.86-0.97 of this wavefront's time in shape (a) for every cell, with no

@@ -1,4 +1,4 @@
-"""Arrays a layer refills on every call, kept from one call to the next.
+"""Arrays a layer or a loss refills on every call, kept from one call to the next.
 
 Why: a recurrent layer's per-sequence buffers (pre-activations, states, gate values, their gradients,
 ``W_h`` packed) are megabytes each (26 MB for an LSTM's gates at shape (c): batch 64, 100 steps,
@@ -46,10 +46,3 @@ class Workspace:
         array = np.empty(shape, dtype=dtype)
         self._arrays[name] = array
         return array
-
-    def clear(self) -> None:
-        """Forget every kept array (their memory is freed once nothing else holds them)."""
-        self._arrays.clear()
-
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self._arrays.values())
