@@ -124,6 +124,21 @@ def test_a_transpose_packs_as_its_contiguous_copy(rows, cols):
 
 
 @needs_kernel
+@pytest.mark.parametrize("K, N", [(650, 2600), (2600, 650), (33, 1000), (7, 17), (1, 1)])
+def test_packing_on_two_cores_lays_out_the_same(K, N):
+    """``TWO_CORES`` packs chunks of panels on the caller and the helper thread (plain and transposed,
+    over a ragged last panel and fewer panels than chunks): the same layout as one core, byte for byte."""
+    W = np.random.default_rng(K + N).standard_normal((K, N)).astype(np.float32)
+    for V in (W, W.T):
+        before = packed.helper_chunks()
+        for _ in range(20):
+            two = PackedMatrix(V, cores=TWO_CORES).data
+            assert np.array_equal(two, PackedMatrix(V, cores=ONE_CORE).data)
+        if os.cpu_count() >= 2 and V.shape[1] >= 4 * 16 * 32:  # two panels or more per chunk
+            assert packed.helper_chunks() > before, "the helper thread never packed a chunk"
+
+
+@needs_kernel
 def test_nan_propagates():
     W = np.ones((8, 20), np.float32)
     a = np.ones((6, 8), np.float32)

@@ -281,8 +281,9 @@ TARGET int rnnkit_packed_matmul(long M, long N, long K, const float* A, long lda
 #define SEQ_SHIFT 32    /* ticket = sequence number << 32 | first chunk left << 16 | last chunk left + 1 */
 #define SEQ(s) ((s) & 0x7fffffffL) /* the sequence number's bits kept in a ticket */
 
-enum { PANELS, SGEMM, SOFTMAX }; /* a job: A @ Wp (packed) by chunks of panels; BLAS by blocks of rows
-                                  * or columns; a softmax's exponentials by blocks of rows */
+enum { PANELS, SGEMM, SOFTMAX, PACK }; /* a job: A @ Wp (packed) by chunks of panels; BLAS by blocks of
+                                        * rows or columns; a softmax's exponentials by blocks of rows;
+                                        * rnnkit_pack by chunks of panels */
 
 typedef struct {
     int kind;
@@ -456,6 +457,10 @@ TARGET static void run_chunk(const job_t* j, const float* Ap, long c) {
     }
     long panel_count = (j->N + NR - 1) / NR, p0 = c * j->chunk;
     long p1 = p0 + j->chunk < panel_count ? p0 + j->chunk : panel_count;
+    if (j->kind == PACK) { /* W's strides in lda (rows) and ldb (columns) */
+        pack_panels(j->A, j->K, j->N, j->lda, j->ldb, j->C, p0, p1, j->lda == 1 ? 128 : j->K);
+        return;
+    }
     panels(j->M, j->N, j->K, j->A, Ap, j->Wp, j->C, j->ldc, j->D, j->ldd, p0, p1);
 }
 
@@ -580,6 +585,15 @@ TARGET static int run_job(job_t* job) {
 
 long rnnkit_helper_chunks(void) { return atomic_load(&pool.by_helper); }
 
+/* rnnkit_pack on two cores, the panels shared out in chunks: what a layer whose steps run on two cores
+ * packs at the start of each pass (W_h forward, its transpose backward: 6.8 MB each at hidden 650) */
+TARGET int rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) {
+    long panel_count = (N + NR - 1) / NR, chunk = (panel_count + CHUNKS - 1) / CHUNKS;
+    job_t job = {PACK, 0, N, K, rs, 0, 0, chunk, (panel_count + chunk - 1) / chunk, W, NULL, NULL, out};
+    job.ldb = cs;
+    return run_job(&job);
+}
+
 /* rnnkit_packed_matmul's product, on two cores */
 TARGET int rnnkit_packed_matmul2(long M, long N, long K, const float* A, long lda, const float* Wp, float* C,
                                  long ldc, const float* D, long ldd) {
@@ -695,6 +709,7 @@ void rnnkit_defer_join(void) {}
 int rnnkit_softmax_exps2(long N, long V, const float* z, long ldz, float* exps, long lde, float* row_max,
                          float* row_sum, const float* row_scale) { return -1; }
 long rnnkit_helper_chunks(void) { return 0; }
+int rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) { return -1; }
 void rnnkit_set_sgemm(void* fn, int ilp64) {}
 int rnnkit_sgemm2(int ta, int tb, long M, long N, long K, const float* A, long lda, const float* B, long ldb,
                   float beta, float* C, long ldc) { return -2; }

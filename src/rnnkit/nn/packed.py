@@ -43,6 +43,7 @@ def _load():
     ptr, long = ctypes.c_void_p, ctypes.c_long
     lib.rnnkit_packed_size.argtypes, lib.rnnkit_packed_size.restype = [long, long], long
     lib.rnnkit_pack.argtypes, lib.rnnkit_pack.restype = [ptr, long, long, long, long, ptr], None
+    lib.rnnkit_pack2.argtypes, lib.rnnkit_pack2.restype = [ptr, long, long, long, long, ptr], ctypes.c_int
     lib.rnnkit_helper_chunks.argtypes, lib.rnnkit_helper_chunks.restype = [], long
     lib.rnnkit_set_sgemm.argtypes, lib.rnnkit_set_sgemm.restype = [ptr, ctypes.c_int], None
     lib.rnnkit_sgemm2.argtypes = [ctypes.c_int, ctypes.c_int, long, long, long, ptr, long, ptr, long,
@@ -84,9 +85,10 @@ class PackedMatrix:
     """``W (K, N)`` float32, packed for ``a @ W``. Read when built: later changes to ``W`` are not seen.
 
     ``raw``: a 1-d float32 array of ``raw_floats(K, N)`` to pack into (a buffer kept from one call to
-    the next, see ``workspace.py``), or None for a new one."""
+    the next, see ``workspace.py``), or None for a new one. ``cores``: ``TWO_CORES`` packs on the caller
+    and the helper thread, as the products of a layer whose steps run on two cores."""
 
-    def __init__(self, W: np.ndarray, raw: np.ndarray | None = None) -> None:
+    def __init__(self, W: np.ndarray, raw: np.ndarray | None = None, cores: int = 1) -> None:
         if W.dtype != np.float32 or W.ndim != 2:
             raise TypeError(f"PackedMatrix expected a 2-d float32 array, got {W.dtype.name} of shape {W.shape}")
         if W.size == 0:
@@ -102,8 +104,9 @@ class PackedMatrix:
         start = (-raw.ctypes.data % 64) // 4  # panels on cache-line boundaries: no split loads
         self.data = raw[start : start + size]
         itemsize = W.itemsize
-        _lib.rnnkit_pack(W.ctypes.data, K, N, W.strides[0] // itemsize, W.strides[1] // itemsize,
-                         self.data.ctypes.data)
+        pack = _lib.rnnkit_pack2 if cores == TWO_CORES else _lib.rnnkit_pack
+        if pack(W.ctypes.data, K, N, W.strides[0] // itemsize, W.strides[1] // itemsize, self.data.ctypes.data):
+            raise MemoryError("packing W on two cores could not allocate its workspace")
 
     def matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None, cores: int = 1
                ) -> np.ndarray:
@@ -145,7 +148,7 @@ class Product:
         self.cores = int(packed) if available(W.dtype) else NUMPY
         self.packed = None
         if self.cores:
-            self.packed = PackedMatrix(W, empty(name, (raw_floats(*W.shape),), np.float32))
+            self.packed = PackedMatrix(W, empty(name, (raw_floats(*W.shape),), np.float32), self.cores)
         self.W = W if self.packed is not None else np.ascontiguousarray(W)
 
     def loop_operands(self) -> tuple[np.ndarray, int, np.ndarray]:
