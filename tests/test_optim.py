@@ -309,3 +309,49 @@ def test_reduce_on_plateau_matches_torch(factor, patience, threshold) -> None:
 def test_reduce_on_plateau_needs_metric() -> None:
     with pytest.raises(ValueError, match="needs metric="):
         ReduceOnPlateau().step(Opt(1.0), epoch=1)
+
+
+def test_large_float32_passes_run_on_two_cores_and_match_torch() -> None:
+    """From ``packed.FLAT_MIN`` floats a contiguous float32 gradient's norm, its clipping and SGD's
+    update run as passes on two cores (the caller and the extension's helper thread); they agree with
+    torch, and a strided gradient of that size, and a small one, take the one-core path."""
+    from rnnkit.nn import packed
+
+    rng = np.random.default_rng(12)
+    n = packed.FLAT_MIN + 1003  # not a whole number of blocks, vectors or runs
+    big = rng.standard_normal(n).astype(np.float32) * 10
+    strided = rng.standard_normal((2 * n,)).astype(np.float32)[::2] * 10
+    small = rng.standard_normal(50).astype(np.float32) * 10
+    grads = [big, strided, small]
+    tgrads = [torch.tensor(g.copy(), requires_grad=True) for g in grads]
+    for t in tgrads:
+        t.grad = t.detach().clone()
+    before, exact = packed.helper_chunks(), global_norm(grads)
+    expected = torch.nn.utils.clip_grad_norm_(tgrads, 1.0).item()  # float32 sums: 1.6e-6 off here
+    norm = clip_grad_norm(grads, 1.0)
+    np.testing.assert_allclose(norm, exact, rtol=1e-6)
+    np.testing.assert_allclose(norm, expected, rtol=1e-5)
+    for g, t in zip(grads, tgrads):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-12)
+    assert global_norm(grads) <= 1.0 * (1 + 1e-6)
+
+    model = Layer()
+    params = [rng.standard_normal(n).astype(np.float32), rng.standard_normal(30).astype(np.float32)]
+    for i, p in enumerate(params):
+        model.add_param(f"p{i}", p)
+        model.grads[f"p{i}"][...] = rng.standard_normal(p.shape)
+    tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    for t, (_, _, g) in zip(tparams, model.named_parameters()):
+        t.grad = torch.tensor(g.copy())
+    SGD(model, lr=0.3).step()
+    torch.optim.SGD(tparams, lr=0.3).step()
+    for p, t in zip(params, tparams):
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=2e-6, atol=1e-7)
+    if packed.ENABLED and blas_threads() >= 2:
+        assert packed.helper_chunks() > before, "no pass ran on the helper thread"
+
+
+def blas_threads() -> int:
+    from rnnkit.nn.blas import threads
+
+    return threads()

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rnnkit.nn import fastpath
+from rnnkit.nn import fastpath, packed
 from rnnkit.nn.blas import single_threaded
 from rnnkit.nn.base import Layer
 
@@ -39,8 +39,11 @@ __all__ = [
 
 
 def _add_scaled(param: np.ndarray, a: float, d: np.ndarray) -> None:
-    """``param += a * d`` in place; one compiled pass for contiguous float32 arrays (NumPy's
-    ``param -= lr * d`` makes and fills a temporary the size of each parameter first)."""
+    """``param += a * d`` in place: a large float32 array on two cores (``packed.axpby``), a smaller one
+    in one compiled pass (NumPy's ``param -= lr * d`` makes and fills a temporary the size of each
+    parameter first)."""
+    if packed.axpby(param, a, d):
+        return
     if fastpath.active(param.dtype) and d.dtype == param.dtype and param.flags.c_contiguous and d.flags.c_contiguous:
         fastpath.get("add_scaled")(param.reshape(-1), a, d.reshape(-1))
     else:
@@ -289,17 +292,24 @@ def clip_grad_norm(
 
     Each gradient's squared norm is one BLAS dot product in its own dtype (as torch takes each
     tensor's norm in its dtype; a float64 copy of every gradient cost more than the rest of the
-    clipping), and the per-tensor sums add up in float64; the scaling happens in each gradient's own
-    dtype, so a float32 gradient stays float32. Returns ``total`` (before clipping).
+    clipping), or for a large float32 gradient a pass on two cores (``packed.sum_squares``), and the
+    per-tensor sums add up in float64; the scaling happens in each gradient's own dtype, so a float32
+    gradient stays float32. Returns ``total`` (before clipping).
     With ``error_if_nonfinite=True`` a NaN or infinite norm raises ``ValueError`` instead of
     spreading NaN into every gradient (torch's behaviour, and the default here too).
     """
     grads = list(grads)
     if not (isinstance(max_norm, (int, float)) and max_norm > 0):
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
-    squares = 0.0
+    squares, rest = 0.0, []
+    for g in grads:
+        square = packed.sum_squares(g)
+        if square is None:
+            rest.append(g)
+        else:
+            squares += square
     with single_threaded():  # memory-bound; OpenBLAS's threads would spin on into the next step
-        for g in grads:
+        for g in rest:
             flat = g.reshape(-1)
             squares += float(np.dot(flat, flat))
     total = math.sqrt(squares)
@@ -311,7 +321,8 @@ def clip_grad_norm(
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # also true for a NaN coef, which torch multiplies in as well
         for g in grads:
-            g *= g.dtype.type(coef)
+            if not packed.axpby(g, 0.0, None, coef):
+                g *= g.dtype.type(coef)
     return total
 
 

@@ -139,6 +139,29 @@ def test_packing_on_two_cores_lays_out_the_same(K, N):
 
 
 @needs_kernel
+@pytest.mark.parametrize("n", [packed.FLAT_MIN, packed.FLAT_MIN + 1, 3 * packed.FLAT_MIN + 1037])
+def test_flat_passes_on_two_cores_equal_numpy(n):
+    """``axpby`` (y = beta y + alpha x; y = beta y) and ``sum_squares`` over blocks on two cores, with
+    tails of vectors, runs and blocks, against NumPy; arrays they do not take are left alone."""
+    r = np.random.default_rng(n)
+    x, y = r.standard_normal(n).astype(np.float32), r.standard_normal(n).astype(np.float32)
+    for alpha, beta in ((-0.25, 1.0), (0.5, 0.75)):
+        got = y.copy()
+        assert packed.axpby(got, alpha, x, beta)
+        want = beta * y.astype(np.float64) + alpha * x.astype(np.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    got = y.copy()
+    assert packed.axpby(got, 0.0, None, 0.3)
+    np.testing.assert_allclose(got, 0.3 * y.astype(np.float64), rtol=1e-6)
+    np.testing.assert_allclose(packed.sum_squares(x), np.sum(x.astype(np.float64) ** 2), rtol=1e-6)
+    small, strided = y[: packed.FLAT_MIN - 1].copy(), np.repeat(y, 2)[::2]
+    for z in (small, strided, y.astype(np.float64)):
+        before = z.copy()
+        assert not packed.axpby(z, 1.0, None, 2.0) and packed.sum_squares(z) is None
+        np.testing.assert_array_equal(z, before)
+
+
+@needs_kernel
 def test_nan_propagates():
     W = np.ones((8, 20), np.float32)
     a = np.ones((6, 8), np.float32)
