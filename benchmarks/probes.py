@@ -158,7 +158,10 @@ def timeout_child() -> None:
 
 def alternate(layer, settings: dict, repeats: int, B: int, T: int) -> dict[str, np.ndarray]:
     """Forward + backward of ``layer`` on ``(B, T, input)`` data under each setting (``{label: apply}``,
-    ``apply(layer)`` switches to it), alternating run by run after a warm-up round; the times (s)."""
+    ``apply(layer)`` switches to it), alternating run by run after a warm-up round; the times (s).
+    Each timed call follows an untimed one under the same setting: the first call after a switch pays
+    for it (LSTM (b): 27-30 ms against 18-22, which had made two-core steps read 1.10x one core's time
+    there, where calls in a row take 0.83-0.89x)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, T, layer.input_size), dtype=np.float32)
     dy = rng.standard_normal((B, T, layer.hidden_size), dtype=np.float32)
@@ -166,6 +169,8 @@ def alternate(layer, settings: dict, repeats: int, B: int, T: int) -> dict[str, 
     for r in range(repeats + 1):
         for label in (list(settings) if r % 2 else list(settings)[::-1]):
             settings[label](layer)
+            layer.forward(x)
+            layer.backward(dy)
             time.sleep(0.25)  # as bench.py's --settle: OpenBLAS's workers spin ~0.1 s after a call
             t0 = time.perf_counter()
             layer.forward(x)
