@@ -296,20 +296,22 @@ def test_packed_paths_match_torch_float32(kind, path, monkeypatch):
         assert rel_err(grad, grads_ref[name]) < 1e-5, name
 
 
-# (batch, time, input, hidden): small steps run compiled span loops with or without the kernel (their
-# products then row by row in Numba); at batch 20, hidden 128 a step is too large for those, so without
-# the kernel the layer runs the Python loop with NumPy's products
-LOOP_CONFIGS = [(1, 12, 5, 24), (3, 12, 5, 24), (20, 9, 16, 128)]
+# (batch, time, input, hidden): small steps run compiled span loops with or without the extension
+# (their products then row by row in Numba); at batch 20, hidden 128 a step is too large for those, so
+# without it the layer runs the Python loop with NumPy's products; so at batch 70, hidden 96, where with
+# it the compiled loops call NumPy's BLAS by address
+LOOP_CONFIGS = [(1, 12, 5, 24), (3, 12, 5, 24), (20, 9, 16, 128), (70, 6, 10, 96)]
 
 
 @needs_kernel
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("config", LOOP_CONFIGS, ids=["batch1", "batch3", "batch20"])
+@pytest.mark.parametrize("config", LOOP_CONFIGS, ids=["batch1", "batch3", "batch20", "batch70"])
 def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, config, monkeypatch):
     """A layer on its own, at batch <= Cell.LOOP_PACKED_BATCH, runs each span as a compiled loop that
     calls the packed kernel (``kernels._add_product``; a batch of one has its own kernel), on one core
-    or, for the larger steps (LSTM at batch 20, hidden 128), on two. Forward, backward, the carried
-    state and every gradient equal the paths without the kernel."""
+    or, for the larger steps (LSTM at batch 20, hidden 128), on two; above that batch, a compiled loop
+    that calls NumPy's BLAS (``packed.BLAS``), the larger products left to OpenBLAS's threads. Forward,
+    backward, the carried state and every gradient equal the paths without the extension."""
     B, T, I, H = config
     r = np.random.default_rng(4)
     x = r.standard_normal((B, T, I)).astype(np.float32)
@@ -323,9 +325,14 @@ def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, confi
         layer = KINDS[kind](I, H, rng=np.random.default_rng(0))
         results.append(run(layer, x, dy, None, None, state))
         cache = layer.units[0][0]._cache
-        mode = (TWO_CORES if layer.cell.two_cores(B, H, np.float32) else ONE_CORE) if use_packed else NUMPY
+        mode = (TWO_CORES if layer.cell.two_cores(B, H, np.float32) else ONE_CORE if B <= Cell.LOOP_PACKED_BATCH else packed.BLAS
+                ) if use_packed else NUMPY
         assert (cache["loops"] is not None) is (use_packed or small) and cache["packed"] == mode
-        assert packed_products_ran(layer) is use_packed
+        assert packed_products_ran(layer) is (mode in (ONE_CORE, TWO_CORES))
+        if mode == packed.BLAS:
+            assert not cache["split"]  # OpenBLAS's threads throughout
+            operands = [p.loop_operands() for key, p in cache["cell"].items() if key.startswith("times_")]
+            assert operands and all(address == packed.ADDRESS_BLAS for _, address, _ in operands)
     for plain, fast in zip(*results):
         assert rel_err(fast, plain) < 2e-5
 

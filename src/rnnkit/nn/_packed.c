@@ -337,6 +337,20 @@ static void sgemm_block(const job_t* j, long c) {
                               j->beta, C, (int)j->ldc);
 }
 
+/* rnnkit_packed_matmul's product with W unpacked (K x N, rows contiguous, row stride N) through NumPy's
+ * BLAS: for compiled span loops whose steps' products BLAS runs on all its threads (batch 64, where
+ * OpenBLAS's two threads beat the packed kernel), called by address as the kernel is. -2 if no sgemm
+ * was set. */
+int rnnkit_blas_matmul(long M, long N, long K, const float* A, long lda, const float* W, float* C, long ldc,
+                       const float* D, long ldd) {
+    if (!sgemm_fn) return -2;
+    if (D && D != C)
+        for (long i = 0; i < M; i++) memcpy(C + i * ldc, D + i * ldd, N * sizeof(float));
+    job_t j = {SGEMM, M, N, K, lda, ldc, 0, M, 1, A, NULL, NULL, C, 0, 0, 1, N, D ? 1.0f : 0.0f, W};
+    sgemm_block(&j, 0);
+    return 0;
+}
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -780,6 +794,8 @@ int rnnkit_softmax_exps2(long N, long V, const float* z, long ldz, float* exps, 
                          float* row_sum, const float* row_scale) { return -1; }
 long rnnkit_helper_chunks(void) { return 0; }
 int rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) { return -1; }
+int rnnkit_blas_matmul(long M, long N, long K, const float* A, long lda, const float* W, float* C, long ldc,
+                       const float* D, long ldd) { return -2; }
 int rnnkit_axpby2(long n, float alpha, const float* x, float beta, float* y) { return -1; }
 double rnnkit_sum_squares2(long n, const float* x) { return -1.0; }
 void rnnkit_set_sgemm(void* fn, int ilp64) {}

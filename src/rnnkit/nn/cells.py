@@ -29,7 +29,7 @@ import numpy as np
 from . import fastpath
 from .blas import add_column_sums, matmul
 from .blas import threads as blas_threads
-from .packed import NUMPY, ONE_CORE, TWO_CORES, Product
+from .packed import BLAS, NUMPY, ONE_CORE, TWO_CORES, Product, blas_loops
 from .packed import available as packed_kernel_available
 from .workspace import Empty, fresh
 
@@ -75,11 +75,12 @@ class Cell:
     # ``step_back`` for float32, where the cell has them
     kernel_names: tuple[str, str] | None = None
 
-    # and of the kernels that run a whole span of steps, products included (through the packed
-    # kernel of ``packed.py``, or row by row without it): where a step's product is small (at most
-    # LOOP_WORK multiply-adds), where the Python loop's round trips are most of a step (batch 1,
-    # hidden 128), and wherever the packed kernel runs the products; larger batches run the Python
-    # loop, with BLAS on all threads
+    # and of the kernels that run a whole span of steps, products included: row by row where a step's
+    # product is small (at most LOOP_WORK multiply-adds), where the Python loop's round trips are most
+    # of a step (batch 1, hidden 128); through the packed kernel of ``packed.py`` wherever it runs the
+    # products; and otherwise (larger batches) through NumPy's BLAS on all its threads, called by
+    # address (``packed.BLAS``: RNN (c) in 0.94 of the Python loop's time); the Python loop remains
+    # for lengths and resets, and where the extension is not built
     loop_kernel_names: tuple[str, str] | None = None
     LOOP_WORK = 1 << 18
     LOOP_PACKED_BATCH = 32
@@ -122,8 +123,8 @@ class Cell:
     def loop_kernels(self, B: int, H: int, dtype, packed: bool, plain: bool = True
                      ) -> tuple[tuple | None, int]:
         """``(loops, mode)``: the ``(forward, backward)`` compiled span loops for batch ``B``, or None
-        (the Python loop), and how the steps' products run (``packed.NUMPY``, ``ONE_CORE`` or
-        ``TWO_CORES``). ``packed`` says the caller runs on a wavefront's thread: one core each.
+        (the Python loop), and how the steps' products run (``packed.NUMPY``, ``ONE_CORE``, ``TWO_CORES``
+        or, from compiled loops, ``BLAS``). ``packed`` says the caller runs on a wavefront's thread.
         ``plain``: no lengths or resets (the compiled loops run plain spans only)."""
         work = B * self.n_gates * H * H
         if not packed_kernel_available(dtype):
@@ -141,6 +142,8 @@ class Cell:
             return None, mode if packed or mode == TWO_CORES else NUMPY
         if mode or work <= self.LOOP_WORK:
             return tuple(fastpath.get(name) for name in self.loop_kernel_names), mode
+        if blas_loops(dtype):
+            return tuple(fastpath.get(name) for name in self.loop_kernel_names), BLAS
         return None, NUMPY
 
     def forward_loop(self, loops, steps: range, xw, h_prev, h_out, c_prev, c_out, params, cache) -> None:

@@ -174,8 +174,9 @@ def tanh_back(dh, h_next, dA):
             d[j] = g[j] * (one - y[j] * y[j])
 
 
-# ---- whole spans of time steps: small products, or a batch up to Cell.LOOP_PACKED_BATCH with the
-# packed kernel (the Python loop's round trips are then a large share of a step)
+# ---- whole spans of time steps (plain ones: no lengths or resets), their products row by row where
+# small, else by address through the packed kernel or NumPy's BLAS (``packed.py``), without the Python
+# loop's round trip per step
 # Steps run ``t = first + n * step`` for ``n < count``; ``prev[t]`` is the state step t reads and
 # ``out[t]`` the one it writes (views of the layer's ``(T+1, B, H)`` buffer). Backward loops take the
 # ping-pong state gradients ``dhs (2, B, H)`` (and ``dcs``) with the index ``k`` of the current one,

@@ -60,7 +60,7 @@ def _load():
     lib.rnnkit_defer_join.argtypes, lib.rnnkit_defer_join.restype = [], None
     lib.rnnkit_softmax_exps2.argtypes = [long, long, ptr, long, ptr, long, ptr, ptr, ptr]
     lib.rnnkit_softmax_exps2.restype = ctypes.c_int
-    for fn in (lib.rnnkit_packed_matmul, lib.rnnkit_packed_matmul2):
+    for fn in (lib.rnnkit_packed_matmul, lib.rnnkit_packed_matmul2, lib.rnnkit_blas_matmul):
         fn.argtypes = [long, long, long, ptr, long, ptr, ptr, long, ptr, long]
         fn.restype = ctypes.c_int
     return lib
@@ -72,10 +72,13 @@ ENABLED = _lib is not None
 # the kernels' addresses, for the compiled span loops (``kernels._add_product``) to call them directly
 ADDRESS = ctypes.cast(_lib.rnnkit_packed_matmul, ctypes.c_void_p).value if _lib is not None else 0
 ADDRESS2 = ctypes.cast(_lib.rnnkit_packed_matmul2, ctypes.c_void_p).value if _lib is not None else 0
+ADDRESS_BLAS = ctypes.cast(_lib.rnnkit_blas_matmul, ctypes.c_void_p).value if _lib is not None else 0
 
-# How a ``Product`` runs: NumPy's BLAS; the kernel on the calling thread (a wavefront's stage); or the
-# kernel shared between the calling thread and the extension's helper thread (a layer running alone)
-NUMPY, ONE_CORE, TWO_CORES = 0, 1, 2
+# How a ``Product`` runs: NumPy's BLAS; the kernel on the calling thread (a wavefront's stage); the
+# kernel shared between the calling thread and the extension's helper thread (a layer running alone);
+# or NumPy's BLAS on all its threads, called by address from a compiled span loop (``BLAS``: steps
+# whose products OpenBLAS runs best, batch 64 for the RNN, without a Python round trip per step)
+NUMPY, ONE_CORE, TWO_CORES, BLAS = 0, 1, 2, 3
 
 
 def available(dtype) -> bool:
@@ -154,7 +157,7 @@ class Product:
         """``empty``, ``name``: where the packed copy of ``W`` lives (``workspace.py``)."""
         self.cores = int(packed) if available(W.dtype) else NUMPY
         self.packed = None
-        if self.cores:
+        if self.cores in (ONE_CORE, TWO_CORES):
             self.packed = PackedMatrix(W, empty(name, (raw_floats(*W.shape),), np.float32), self.cores)
         self.W = W if self.packed is not None else np.ascontiguousarray(W)
 
@@ -163,6 +166,8 @@ class Product:
         or ``W`` itself (contiguous), 0 and a placeholder when the product runs without it."""
         if self.packed is not None:
             return _NO_MATRIX, ADDRESS2 if self.cores == TWO_CORES else ADDRESS, self.packed.data
+        if self.cores == BLAS:  # the C function of the kernel's signature that calls BLAS on W itself
+            return _NO_MATRIX, ADDRESS_BLAS, self.W.reshape(-1)
         return self.W, 0, _NO_PACKED
 
     def __call__(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:
@@ -212,22 +217,32 @@ def _operand(x: np.ndarray) -> tuple[np.ndarray, int, int]:
     return x, 0, max(1, cols)
 
 
+def sgemm_ready() -> bool:
+    """Whether the extension has NumPy's ``cblas_sgemm`` to call (looked up once, on first use)."""
+    global _sgemm_ready
+    if _sgemm_ready is None:
+        found = _numpy_sgemm() if _lib is not None else None
+        if found is not None:
+            _lib.rnnkit_set_sgemm(found[0], int(found[1]))
+        _sgemm_ready = found is not None
+    return _sgemm_ready
+
+
+def blas_loops(dtype) -> bool:
+    """Whether compiled span loops can run their steps' products through NumPy's BLAS (``BLAS``)."""
+    return available(dtype) and sgemm_ready()
+
+
 def _sgemm_call(out: np.ndarray, a: np.ndarray, b: np.ndarray, add: bool) -> tuple | None:
     """``(args, operands)`` for the extension's products through NumPy's ``cblas_sgemm``, ``out[:] = a @
     b`` (``add``: ``out += a @ b``): the C call's arguments, and the arrays they point into (``a`` and
     ``b`` possibly copied), which must live until the product has run. None where it cannot run (no
     extension, no ``cblas_sgemm`` found, other dtypes, ``out`` without contiguous rows)."""
-    global _sgemm_ready
     (M, K), N = a.shape, b.shape[1]
     if (_lib is None or not (a.dtype == b.dtype == out.dtype == np.float32) or b.shape[0] != K
             or out.shape != (M, N) or out.strides[1] != 4 or min(M, N, K) == 0):
         return None
-    if _sgemm_ready is None:
-        found = _numpy_sgemm()
-        if found is not None:
-            _lib.rnnkit_set_sgemm(found[0], int(found[1]))
-        _sgemm_ready = found is not None
-    if not _sgemm_ready:
+    if not sgemm_ready():
         return None
     (a, ta, lda), (b, tb, ldb) = _operand(a), _operand(b)
     args = (ta, tb, M, N, K, a.ctypes.data, lda, b.ctypes.data, ldb, 1.0 if add else 0.0, out.ctypes.data,

@@ -11,9 +11,10 @@ that ``backward`` returns (the backward pass stops at the block boundary).
 Speed (see ``benchmarks/README.md``): each layer hoists its input projection out of the time loop and
 forms its weight gradients with one product after it; the loop itself works in preallocated buffers,
 kept from one call to the next (``workspace.py``: no page faults once shapes repeat). In float32 a
-step's element-wise equations run as compiled kernels, and a whole span of steps runs as one compiled
-loop (``fastpath.py``, ``kernels.py``) where a step is small (batch 1) or its product runs through the
-packed kernel (``packed.py``, ``W_h`` packed once per sequence). A layer that runs alone shares each
+step's element-wise equations run as compiled kernels, and a plain span of steps (no lengths or resets)
+runs as one compiled loop (``fastpath.py``, ``kernels.py``), its products row by row where small (batch
+1), through the packed kernel (``packed.py``, ``W_h`` packed once per sequence) or through NumPy's BLAS
+called by address (larger batches). A layer that runs alone shares each
 step's product between two cores where the step is large enough (``Cell.two_cores``: shapes (a) and (b),
 and the LSTM and GRU at (c)), and, where its steps run through the packed kernel, splits its larger
 products over two cores of our own (``blas.matmul``); in the backward pass, each layer's weight-gradient
@@ -35,7 +36,7 @@ from .blas import add_column_sums, deferred, matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
-from .packed import NUMPY
+from .packed import ONE_CORE, TWO_CORES
 from .workspace import Workspace
 
 
@@ -124,7 +125,7 @@ class RecurrentUnit(Layer):
         # layer split the same way, OpenBLAS's workers would spin on after each product and take the
         # second core (LM step (b): 3,300 tokens/s, not ~5,000). Steps on NumPy's BLAS (larger batches,
         # float64) keep OpenBLAS's threads throughout (mixed, LSTM (c) took 1.25x torch's time).
-        split = not packed and mode != NUMPY
+        split = not packed and mode in (ONE_CORE, TWO_CORES)
         self._cache = dict(cell=cache, loops=loops, packed=mode, split=split, x=x,
                            xw=empty("xw", (T, B, self.params["W_h"].shape[1]), dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
