@@ -325,8 +325,10 @@ def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, confi
         layer = KINDS[kind](I, H, rng=np.random.default_rng(0))
         results.append(run(layer, x, dy, None, None, state))
         cache = layer.units[0][0]._cache
-        mode = (TWO_CORES if layer.cell.two_cores(B, H, np.float32) else ONE_CORE if B <= Cell.LOOP_PACKED_BATCH else packed.BLAS
-                ) if use_packed else NUMPY
+        mode = NUMPY
+        if use_packed:
+            mode = (TWO_CORES if layer.cell.two_cores(B, H, np.float32)
+                    else ONE_CORE if B <= Cell.LOOP_PACKED_BATCH else packed.BLAS)
         assert (cache["loops"] is not None) is (use_packed or small) and cache["packed"] == mode
         assert packed_products_ran(layer) is (mode in (ONE_CORE, TWO_CORES))
         if mode == packed.BLAS:

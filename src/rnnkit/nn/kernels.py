@@ -8,8 +8,8 @@ rules that make Numba vectorise and the reference they are tested against are in
 ``tanh32`` is the rational approximation that Eigen uses for float32 (``generic_fast_tanh_float`` in
 Eigen/src/Core/MathFunctionsImpl.h, its published coefficients, and its clamp for code whose
 multiply-adds are FMA instructions, ``ptanh_float`` under ``EIGEN_VECTORIZE_FMA``): within 3.5e-7 of
-the exact value over the whole line (float32's spacing near 1 is 6e-8), and exactly +-1 at the clamp. Compiled code is cached on disk
-(``cache=True``): a second process loads it instead of compiling.
+the exact value over the whole line (float32's spacing near 1 is 6e-8), and exactly +-1 at the
+clamp. Compiled code is cached on disk (``cache=True``): a second process loads it instead of compiling.
 """
 
 from __future__ import annotations
