@@ -308,7 +308,7 @@ LOOP_CONFIGS = [(1, 12, 5, 24), (3, 12, 5, 24), (20, 9, 16, 128), (70, 6, 10, 96
 @pytest.mark.parametrize("config", LOOP_CONFIGS, ids=["batch1", "batch3", "batch20", "batch70"])
 def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, config, monkeypatch):
     """A layer on its own, at batch <= Cell.LOOP_PACKED_BATCH, runs each span as a compiled loop that
-    calls the packed kernel (``kernels._add_product``; a batch of one has its own kernel), on one core
+    calls the packed kernel (``kernels._product``; a batch of one has its own kernel), on one core
     or, for the larger steps (LSTM at batch 20, hidden 128), on two; above that batch, a compiled loop
     that calls NumPy's BLAS (``packed.BLAS``), the larger products left to OpenBLAS's threads. Forward,
     backward, the carried state and every gradient equal the paths without the extension."""

@@ -201,17 +201,25 @@ def _call_packed_matmul(typingctx, address, M, N, K, a, lda, Wp, c, ldc, d, ldd)
 
 
 @_jit_inline
-def _add_product(out, x, W, address, Wp):
-    """``out (B, N) += x (B, K) @ W (K, N)``, rows contiguous. With ``address`` (not 0) through the
-    packed kernel there (``packed.py``), ``Wp`` being ``W`` packed; else row by row, so that the inner
+def _product(out, x, W, address, Wp, base, with_base):
+    """``out (B, N) = x (B, K) @ W (K, N)``, plus ``base (B, N)`` where ``with_base`` (``base`` may be
+    ``out`` itself); rows contiguous. With ``address`` (not 0) through the C function there: the packed
+    kernel (``Wp`` being ``W`` packed) or NumPy's BLAS (``Wp`` being ``W`` itself), which read ``base``
+    as they write ``out`` (no copy of it into ``out`` first: the helper thread of a two-core product then
+    writes its half of ``out`` without fetching the caller's copy); else row by row, so that the inner
     loop runs along ``W``'s rows (as fast as BLAS for the small products it is used for)."""
     B, K = x.shape
     if address != 0:
-        o, ldo = np.int64(out.ctypes.data), np.int64(out.strides[0] // 4)
+        d = np.int64(base.ctypes.data) if with_base else np.int64(0)
         _call_packed_matmul(np.int64(address), np.int64(B), np.int64(out.shape[1]), np.int64(K),
                             np.int64(x.ctypes.data), np.int64(x.strides[0] // 4), np.int64(Wp.ctypes.data),
-                            o, ldo, o, ldo)
+                            np.int64(out.ctypes.data), np.int64(out.strides[0] // 4), d,
+                            np.int64(base.strides[0] // 4))
         return
+    if not with_base:
+        out[:] = 0
+    elif out.ctypes.data != base.ctypes.data:
+        out[:] = base
     for b in range(B):
         ob, xb = out[b], x[b]
         for k in range(K):
@@ -242,8 +250,7 @@ def lstm_forward_loop(first, count, step, xw, W_h, address, W_hp, h_prev, h_out,
     for n in range(count):
         t = first + n * step
         a = gates[t]
-        a[:] = xw[t]
-        _add_product(a, h_prev[t], W_h, address, W_hp)
+        _product(a, h_prev[t], W_h, address, W_hp, xw[t], True)
         lstm_activate(a, c_prev[t], h_out[t], c_out[t], tanh_c[t])
 
 
@@ -255,8 +262,7 @@ def lstm_backward_loop(first, count, step, dy, gates, tanh_c, c_prev, W_hT, addr
         dh, dh_prev, dc, dc_prev = dhs[k], dhs[1 - k], dcs[k], dcs[1 - k]
         _add_into(dh, dy[t])
         lstm_step_back(dh, dc, gates[t], tanh_c[t], c_prev[t], dA[t], dc_prev)
-        dh_prev[:] = 0
-        _add_product(dh_prev, dA[t], W_hT, address, W_hTp)
+        _product(dh_prev, dA[t], W_hT, address, W_hTp, dh_prev, False)
         if n % 4 == 3:
             _flush(dh_prev, below)
             _flush(dc_prev, below)
@@ -268,8 +274,7 @@ def lstm_backward_loop(first, count, step, dy, gates, tanh_c, c_prev, W_hT, addr
 def gru_forward_loop(first, count, step, xw, W_h, address, W_hp, b_hn, h_prev, h_out, gates, hn, hw):
     for n in range(count):
         t = first + n * step
-        hw[:] = 0
-        _add_product(hw, h_prev[t], W_h, address, W_hp)
+        _product(hw, h_prev[t], W_h, address, W_hp, hw, False)
         gru_activate(xw[t], hw, b_hn, gates[t], hn[t], h_prev[t], h_out[t])
 
 
@@ -281,8 +286,7 @@ def gru_backward_loop(first, count, step, dy, gates, hn, h_prev, W_hT, address, 
         dh, dh_prev = dhs[k], dhs[1 - k]
         _add_into(dh, dy[t])
         gru_step_back(dh, gates[t], hn[t], h_prev[t], dA[t], dA_h[t], dh_direct)
-        dh_prev[:] = dh_direct
-        _add_product(dh_prev, dA_h[t], W_hT, address, W_hTp)
+        _product(dh_prev, dA_h[t], W_hT, address, W_hTp, dh_direct, True)
         if n % 4 == 3:
             _flush(dh_prev, below)
         k = 1 - k
@@ -294,8 +298,7 @@ def rnn_forward_loop(first, count, step, xw, W_h, address, W_hp, h_prev, h_out):
     for n in range(count):
         t = first + n * step
         h = h_out[t]
-        h[:] = xw[t]
-        _add_product(h, h_prev[t], W_h, address, W_hp)
+        _product(h, h_prev[t], W_h, address, W_hp, xw[t], True)
         tanh_(h)
 
 
@@ -306,8 +309,7 @@ def rnn_backward_loop(first, count, step, dy, h_out, W_hT, address, W_hTp, dA, d
         dh, dh_prev = dhs[k], dhs[1 - k]
         _add_into(dh, dy[t])
         tanh_back(dh, h_out[t], dA[t])
-        dh_prev[:] = 0
-        _add_product(dh_prev, dA[t], W_hT, address, W_hTp)
+        _product(dh_prev, dA[t], W_hT, address, W_hTp, dh_prev, False)
         if n % 4 == 3:
             _flush(dh_prev, below)
         k = 1 - k

@@ -69,7 +69,7 @@ def _load():
 _lib = _load() if os.environ.get("RNNKIT_PACKED", "1") != "0" else None
 # False sends every product through NumPy (the tests flip it to compare the two)
 ENABLED = _lib is not None
-# the kernels' addresses, for the compiled span loops (``kernels._add_product``) to call them directly
+# the kernels' addresses, for the compiled span loops (``kernels._product``) to call them directly
 ADDRESS = ctypes.cast(_lib.rnnkit_packed_matmul, ctypes.c_void_p).value if _lib is not None else 0
 ADDRESS2 = ctypes.cast(_lib.rnnkit_packed_matmul2, ctypes.c_void_p).value if _lib is not None else 0
 ADDRESS_BLAS = ctypes.cast(_lib.rnnkit_blas_matmul, ctypes.c_void_p).value if _lib is not None else 0
