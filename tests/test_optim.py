@@ -312,9 +312,10 @@ def test_reduce_on_plateau_needs_metric() -> None:
 
 
 def test_large_float32_passes_run_on_two_cores_and_match_torch() -> None:
-    """From ``packed.FLAT_MIN`` floats a contiguous float32 gradient's norm, its clipping and SGD's
-    update run as passes on two cores (the caller and the extension's helper thread); they agree with
-    torch, and a strided gradient of that size, and a small one, take the one-core path."""
+    """From ``packed.FLAT_MIN`` floats a contiguous float32 gradient's norm, its clipping, SGD's update
+    and zeroing run as passes on two cores (the caller and the extension's helper thread); they agree
+    with torch (zeroing clears NaNs), and a strided gradient of that size, and a small one, take the
+    one-core path."""
     from rnnkit.nn import packed
 
     rng = np.random.default_rng(12)
@@ -347,6 +348,9 @@ def test_large_float32_passes_run_on_two_cores_and_match_torch() -> None:
     torch.optim.SGD(tparams, lr=0.3).step()
     for p, t in zip(params, tparams):
         np.testing.assert_allclose(p, t.detach().numpy(), rtol=2e-6, atol=1e-7)
+    model.grads["p0"][::7] = np.nan
+    model.zero_grad()
+    assert not any(g.any() for g in model.gradients())
     if packed.ENABLED and blas_threads() >= 2:
         assert packed.helper_chunks() > before, "no pass ran on the helper thread"
 

@@ -153,6 +153,11 @@ def test_flat_passes_on_two_cores_equal_numpy(n):
     got = y.copy()
     assert packed.axpby(got, 0.0, None, 0.3)
     np.testing.assert_allclose(got, 0.3 * y.astype(np.float64), rtol=1e-6)
+    stale = np.full(n, np.nan, np.float32)  # beta 0 reads nothing of y: NaNs do not survive
+    assert packed.axpby(stale, 2.0, x, 0.0)
+    np.testing.assert_array_equal(stale, 2 * x)
+    stale[::3] = np.nan
+    assert packed.axpby(stale, 0.0, None, 0.0) and not stale.any()
     np.testing.assert_allclose(packed.sum_squares(x), np.sum(x.astype(np.float64) ** 2), rtol=1e-6)
     small, strided = y[: packed.FLAT_MIN - 1].copy(), np.repeat(y, 2)[::2]
     for z in (small, strided, y.astype(np.float64)):

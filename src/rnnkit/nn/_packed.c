@@ -488,9 +488,14 @@ TARGET static void flat_block(const job_t* j, long c) {
     }
     float* y = j->C;
     __m256 a = _mm256_set1_ps(j->alpha), b = _mm256_set1_ps(j->beta);
-    if (j->A == NULL) { /* y = beta * y */
+    if (j->A == NULL && j->beta == 0.0f) { /* y = 0, whatever y held (as BLAS reads no C when beta is 0) */
+        memset(y + i0, 0, (i1 - i0) * sizeof(float));
+    } else if (j->A == NULL) { /* y = beta * y */
         for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(b, _mm256_loadu_ps(y + i)));
         for (; i < i1; i++) y[i] *= j->beta;
+    } else if (j->beta == 0.0f) { /* y = alpha * x */
+        for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(a, _mm256_loadu_ps(j->A + i)));
+        for (; i < i1; i++) y[i] = j->alpha * j->A[i];
     } else if (j->beta == 1.0f) { /* y += alpha * x */
         for (; i + 8 <= i1; i += 8)
             _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(j->A + i), _mm256_loadu_ps(y + i)));

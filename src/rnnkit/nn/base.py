@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .packed import axpby
+
 
 class Layer:
     """Base class: parameter bookkeeping, sub-layers and the training flag."""
@@ -63,8 +65,10 @@ class Layer:
         return sum(p.size for p in self.parameters())
 
     def zero_grad(self) -> None:
+        """Set every gradient to 0 (a large float32 one on two cores: ``packed.axpby``)."""
         for grad in self.gradients():
-            grad.fill(0)
+            if not axpby(grad, 0.0, None, 0.0):
+                grad.fill(0)
 
     def train(self, mode: bool = True) -> Layer:
         """Switch dropout on (``mode=True``) or off, for this layer and every sub-layer."""

@@ -162,8 +162,8 @@ class Cell:
 
     def products(self, params: dict, packed: int, empty: Empty = fresh) -> dict[str, Product]:
         """The step's products with ``W_h``, by name: ``times_W_h``, ``h_prev @ W_h`` (``packed``: how
-        they run, ``packed.NUMPY``, ``ONE_CORE`` or ``TWO_CORES``, the kernel's two modes; ``empty``:
-        where the packed copies live)."""
+        they run: ``packed.NUMPY``, ``ONE_CORE`` or ``TWO_CORES`` (the kernel's two modes), or ``BLAS``
+        (from compiled loops); ``empty``: where the packed copies live)."""
         return {"times_W_h": Product(params["W_h"], packed, empty, "W_h")}
 
     def products_back(self, params: dict, packed: int, empty: Empty = fresh) -> dict[str, Product]:

@@ -330,10 +330,12 @@ def _flat(x: np.ndarray) -> bool:
 
 
 def axpby(y: np.ndarray, alpha: float, x: np.ndarray | None, beta: float = 1.0) -> bool:
-    """``y[:] = beta * y + alpha * x`` in place (``x`` None: ``y *= beta``), a block of the array on the
-    caller and one on the helper thread: one core reaches about 60% of the two cores' memory bandwidth
-    (an SGD update of 80 MB: 8 ms on one, 6 on two). False, and nothing done, where it does not run:
-    no extension, not float32 or not contiguous, under ``FLAT_MIN`` floats, one BLAS thread allowed."""
+    """``y[:] = beta * y + alpha * x`` in place (``x`` None: ``y *= beta``; ``beta`` 0: ``y``'s old
+    values are not read, as BLAS reads no ``C`` then, so ``axpby(y, 0, None, 0)`` zeroes even NaNs), a
+    block of the array on the caller and one on the helper thread: one core reaches about 60% of the
+    two cores' memory bandwidth (an SGD update of 80 MB: 8 ms on one, 6 on two). False, and nothing
+    done, where it does not run: no extension, not float32 or not contiguous, under ``FLAT_MIN``
+    floats, one BLAS thread allowed."""
     if not _flat(y) or (x is not None and (x.shape != y.shape or x.dtype != y.dtype or not x.flags.c_contiguous)):
         return False
     return _lib.rnnkit_axpby2(y.size, alpha, None if x is None else x.ctypes.data, beta, y.ctypes.data) == 0
