@@ -12,7 +12,7 @@ which rnnkit was the faster. rnnkit's
 BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
 column is the row's matrix-product FLOPs divided by the best float32 product rate measured in this
 run (2048^3, before and after the rows), i.e. the time a perfect implementation would need.
-Writes ``benchmarks/results/latest.json`` and ``latest.md``.
+Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``latest.png`` (``plot_bench.py``).
 """
 
 from __future__ import annotations
@@ -497,6 +497,11 @@ def main(argv=None):
     (out / "latest.json").write_text(json.dumps(dict(env=env, rows=rows, memory=memory), indent=1))
     (out / "latest.md").write_text("\n".join(header + lines) + "\n")
     print(f"\nwrote {out / 'latest.json'} and {out / 'latest.md'}")
+    from plot_bench import plot, title_for  # this run's ratios against the goals, as a picture
+
+    run = dict(env=env, rows=rows)
+    plot([run], out / "latest.png", title_for([run]))
+    print(f"wrote {out / 'latest.png'}")
 
 
 if __name__ == "__main__":
