@@ -11,6 +11,8 @@
     python benchmarks/probes.py layout      # packing W_h and its transpose; dA @ W_x^T as a view or a copy
     python benchmarks/probes.py softmax     # an LM's 10k-way softmax: compiled kernel on one core, C on two
     python benchmarks/probes.py lm-phases   # an LM training step at (a) and (b), phase by phase, back to back
+    python benchmarks/probes.py blas-loops  # batch 64-128: compiled loops calling BLAS against the Python loop
+    python benchmarks/probes.py optimiser   # the LM step's zeroing, clipping and SGD on two cores against one
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -451,17 +453,86 @@ def lm_phases(repeats: int) -> None:
               + f"; sum {sum(medians.values()):.1f} ms")
 
 
+def blas_loops(repeats: int) -> None:
+    """Compiled span loops whose steps call NumPy's BLAS by address (``packed.BLAS``) against the Python
+    loop with the same products: RNN (c), and LSTM and GRU at batch 128, where no packed kernel runs."""
+    from rnnkit.nn import cells as cell_module
+
+    on = cell_module.blas_loops
+
+    def use(flag):
+        def apply(layer):
+            cell_module.blas_loops = on if flag else (lambda dtype: False)
+        return apply
+
+    try:
+        for name, cls in cells().items():
+            dims = (64, 100, 256, 1) if name == "RNN" else (128, 50, 256, 1)
+            compare(f"{name} B{dims[0]} T{dims[1]} H{dims[2]}",
+                    lambda H, L, rng, cls=cls: cls(H, H, num_layers=L, rng=rng),
+                    {"compiled loops": use(True), "Python loop": use(False)}, repeats, dims)
+    finally:
+        cell_module.blas_loops = on
+
+
+def optimiser(repeats: int) -> None:
+    """The LM training step's passes over every parameter (zeroing the gradients, their norm and
+    clipping, SGD's update) on two cores (``packed.axpby``, ``packed.sum_squares``) against one,
+    alternating step by step; medians in ms of each pass and of the whole step, shapes (a) and (b)."""
+    import rnnkit.optim as optim
+    from rnnkit.nn import packed
+    from rnnkit.nn.base import Layer
+
+    sys.path.insert(0, HERE)
+    import bench
+
+    two_cores_from, spent = packed.FLAT_MIN, {}
+    plain = {"zero_grad": Layer.zero_grad, "clip": optim.clip_grad_norm, "SGD": optim.SGD.step}
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            result = fn(*args, **kwargs)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+            return result
+        return run
+
+    Layer.zero_grad, optim.clip_grad_norm, optim.SGD.step = (timed(k, f) for k, f in plain.items())
+    try:
+        for shape, (B, T, H, L) in (("a", (20, 35, 650, 2)), ("b", (20, 20, 200, 2))):
+            step = bench.rnnkit_lm(B, T, H, L, np.random.default_rng(0))  # looks up clip_grad_norm: timed
+            times: dict[str, dict[str, list[float]]] = {"two cores": {}, "one core": {}}
+            for r in range(repeats + 1):
+                for label in (list(times) if r % 2 else list(times)[::-1]):
+                    packed.FLAT_MIN = two_cores_from if label == "two cores" else 1 << 62
+                    step()
+                    spent.clear()
+                    t0 = time.perf_counter()
+                    step()
+                    if r:
+                        for k, v in {**spent, "step": time.perf_counter() - t0}.items():
+                            times[label].setdefault(k, []).append(v)
+            for label, parts in times.items():
+                print(f"LM step ({shape}), passes on {label}: "
+                      + ", ".join(f"{k} {np.median(v) * 1e3:.2f}" for k, v in parts.items()) + " ms")
+    finally:
+        packed.FLAT_MIN = two_cores_from
+        Layer.zero_grad, optim.clip_grad_norm, optim.SGD.step = plain.values()
+
+
 def main() -> None:
     if sys.argv[1:] == ["_timeout-child"]:
         return timeout_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
-                                          "products", "defer", "layout", "softmax", "lm-phases"])
+                                          "products", "defer", "layout", "softmax", "lm-phases", "blas-loops",
+                                          "optimiser"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
-              "layout": layout, "softmax": softmax, "lm-phases": lm_phases}
+              "layout": layout, "softmax": softmax, "lm-phases": lm_phases, "blas-loops": blas_loops,
+              "optimiser": optimiser}
     probes[args.probe](args.repeats)
 
 

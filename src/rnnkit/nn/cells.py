@@ -79,7 +79,7 @@ class Cell:
     # product is small (at most LOOP_WORK multiply-adds), where the Python loop's round trips are most
     # of a step (batch 1, hidden 128); through the packed kernel of ``packed.py`` wherever it runs the
     # products; and otherwise (larger batches) through NumPy's BLAS on all its threads, called by
-    # address (``packed.BLAS``: RNN (c) in 0.94 of the Python loop's time); the Python loop remains
+    # address (``packed.BLAS``: RNN (c) in 0.93-0.95 of the Python loop's time); the Python loop remains
     # for lengths and resets, and where the extension is not built
     loop_kernel_names: tuple[str, str] | None = None
     LOOP_WORK = 1 << 18
