@@ -292,7 +292,8 @@ def defer(repeats: int) -> None:
 
 
 def layout(repeats: int) -> None:
-    """Packing ``W_h`` and its transpose for the steps (shape (a)'s and (b)'s), and the backward's
+    """Packing ``W_h`` and its transpose for the steps (shape (a)'s and (b)'s), on one core and on two
+    (``PackedMatrix(cores=TWO_CORES)``, as a layer whose steps run on two cores packs), and the backward's
     input-gradient product ``dA @ W_x^T`` with ``W_x^T`` as a transposed view against a contiguous
     copy made first (the copy included), split over two cores; medians over the repeats."""
     from rnnkit.nn import blas, packed
@@ -311,11 +312,11 @@ def layout(repeats: int) -> None:
 
     for H in (650, 200):
         W = rng.standard_normal((H, 4 * H), dtype=np.float32)
-        out = np.empty(packed._lib.rnnkit_packed_size(4 * H, H) + 16, np.float32)
-        pack = packed._lib.rnnkit_pack
-        forward = median_ms(lambda: pack(W.ctypes.data, H, 4 * H, 4 * H, 1, out.ctypes.data))
-        backward = median_ms(lambda: pack(W.ctypes.data, 4 * H, H, 1, 4 * H, out.ctypes.data))
-        print(f"pack W_h ({H} x {4 * H}): {forward:.3f} ms; its transpose: {backward:.3f} ms")
+        raw, raw_T = (np.empty(packed.raw_floats(*V.shape), np.float32) for V in (W, W.T))
+        for cores in (packed.ONE_CORE, packed.TWO_CORES):
+            forward = median_ms(lambda: packed.PackedMatrix(W, raw, cores))
+            backward = median_ms(lambda: packed.PackedMatrix(W.T, raw_T, cores))
+            print(f"pack W_h ({H} x {4 * H}) on {cores} core(s): {forward:.3f} ms; its transpose: {backward:.3f} ms")
     for M, H in ((700, 650), (400, 200)):
         dA = rng.standard_normal((M, 4 * H), dtype=np.float32)
         W_x, dx = rng.standard_normal((H, 4 * H), dtype=np.float32), np.empty((M, H), np.float32)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rnnkit.nn.base import Layer
+from rnnkit.nn.blas import threads
 from rnnkit.optim import SGD, Adam, ReduceOnPlateau, StepDecay, clip_grad_norm
 
 N_STEPS = 6
@@ -311,17 +312,27 @@ def test_reduce_on_plateau_needs_metric() -> None:
         ReduceOnPlateau().step(Opt(1.0), epoch=1)
 
 
-def test_large_float32_passes_run_on_two_cores_and_match_torch() -> None:
+def test_large_float32_passes_run_on_two_cores_and_match_torch(monkeypatch) -> None:
     """From ``packed.FLAT_MIN`` floats a contiguous float32 gradient's norm, its clipping, SGD's update
     and zeroing run as passes on two cores (the caller and the extension's helper thread); they agree
     with torch (zeroing clears NaNs), and a strided gradient of that size, and a small one, take the
     one-core path."""
     from rnnkit.nn import packed
 
+    taken: list[str] = []  # the passes that ran on two cores
+    for name in ("axpby", "sum_squares"):
+        def spy(*args, _pass=getattr(packed, name), _name=name):
+            result = _pass(*args)
+            if result is not None and result is not False:
+                taken.append(_name)
+            return result
+        monkeypatch.setattr(packed, name, spy)
+    two_cores = packed.ENABLED and threads() >= 2
+
     rng = np.random.default_rng(12)
     n = packed.FLAT_MIN + 1003  # not a whole number of blocks, vectors or runs
     big = rng.standard_normal(n).astype(np.float32) * 10
-    strided = rng.standard_normal((2 * n,)).astype(np.float32)[::2] * 10
+    strided = (rng.standard_normal(2 * n).astype(np.float32) * 10)[::2]  # a view: not contiguous
     small = rng.standard_normal(50).astype(np.float32) * 10
     grads = [big, strided, small]
     tgrads = [torch.tensor(g.copy(), requires_grad=True) for g in grads]
@@ -330,6 +341,7 @@ def test_large_float32_passes_run_on_two_cores_and_match_torch() -> None:
     before, exact = packed.helper_chunks(), global_norm(grads)
     expected = torch.nn.utils.clip_grad_norm_(tgrads, 1.0).item()  # float32 sums: 1.6e-6 off here
     norm = clip_grad_norm(grads, 1.0)
+    assert taken == (["sum_squares", "axpby"] if two_cores else []), "the big gradient only: its norm, its scaling"
     np.testing.assert_allclose(norm, exact, rtol=1e-6)
     np.testing.assert_allclose(norm, expected, rtol=1e-5)
     for g, t in zip(grads, tgrads):
@@ -344,18 +356,16 @@ def test_large_float32_passes_run_on_two_cores_and_match_torch() -> None:
     tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
     for t, (_, _, g) in zip(tparams, model.named_parameters()):
         t.grad = torch.tensor(g.copy())
+    taken.clear()
     SGD(model, lr=0.3).step()
+    assert taken == (["axpby"] if two_cores else [])
     torch.optim.SGD(tparams, lr=0.3).step()
     for p, t in zip(params, tparams):
         np.testing.assert_allclose(p, t.detach().numpy(), rtol=2e-6, atol=1e-7)
     model.grads["p0"][::7] = np.nan
+    taken.clear()
     model.zero_grad()
+    assert taken == (["axpby"] if two_cores else [])
     assert not any(g.any() for g in model.gradients())
-    if packed.ENABLED and blas_threads() >= 2:
+    if two_cores:  # the helper may sleep through one pass (the caller takes every block then), not all
         assert packed.helper_chunks() > before, "no pass ran on the helper thread"
-
-
-def blas_threads() -> int:
-    from rnnkit.nn.blas import threads
-
-    return threads()

@@ -335,7 +335,7 @@ def test_compiled_loops_with_packed_products_equal_the_paths_without(kind, confi
             mode = (TWO_CORES if layer.cell.two_cores(B, H, np.float32)
                     else ONE_CORE if B <= Cell.LOOP_PACKED_BATCH else packed.BLAS)
         assert (cache["loops"] is not None) is (use_packed or small) and cache["packed"] == mode
-        assert packed_products_ran(layer) is (mode in (ONE_CORE, TWO_CORES))
+        assert packed_products_ran(layer) is (mode in packed.KERNEL_MODES)
         if mode == packed.BLAS:
             assert not cache["split"]  # OpenBLAS's threads throughout
             operands = [p.loop_operands() for key, p in cache["cell"].items() if key.startswith("times_")]

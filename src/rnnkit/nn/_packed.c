@@ -338,9 +338,8 @@ static void sgemm_block(const job_t* j, long c) {
 }
 
 /* rnnkit_packed_matmul's product with W unpacked (K x N, rows contiguous, row stride N) through NumPy's
- * BLAS: for compiled span loops whose steps' products BLAS runs on all its threads (batch 64, where
- * OpenBLAS's two threads beat the packed kernel), called by address as the kernel is. -2 if no sgemm
- * was set. */
+ * BLAS: for compiled span loops whose steps' products BLAS runs on all its threads (batches above those
+ * the packed kernel serves), called by address as the kernel is. -2 if no sgemm was set. */
 int rnnkit_blas_matmul(long M, long N, long K, const float* A, long lda, const float* W, float* C, long ldc,
                        const float* D, long ldd) {
     if (!sgemm_fn) return -2;
@@ -496,11 +495,7 @@ TARGET static void flat_block(const job_t* j, long c) {
     } else if (j->beta == 0.0f) { /* y = alpha * x */
         for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(a, _mm256_loadu_ps(j->A + i)));
         for (; i < i1; i++) y[i] = j->alpha * j->A[i];
-    } else if (j->beta == 1.0f) { /* y += alpha * x */
-        for (; i + 8 <= i1; i += 8)
-            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(j->A + i), _mm256_loadu_ps(y + i)));
-        for (; i < i1; i++) y[i] = fmaf(j->alpha, j->A[i], y[i]);
-    } else {
+    } else { /* y = alpha * x + beta * y (beta 1: exactly y + alpha * x) */
         for (; i + 8 <= i1; i += 8)
             _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(j->A + i),
                                                     _mm256_mul_ps(b, _mm256_loadu_ps(y + i))));
@@ -676,11 +671,11 @@ TARGET double rnnkit_sum_squares2(long n, const float* x) {
 
 /* rnnkit_pack on two cores, the panels shared out in chunks: what a layer whose steps run on two cores
  * packs at the start of each pass (W_h forward, its transpose backward: 6.8 MB each at hidden 650) */
-TARGET int rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) {
+TARGET void rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) {
     long panel_count = (N + NR - 1) / NR, chunk = (panel_count + CHUNKS - 1) / CHUNKS;
     job_t job = {PACK, 0, N, K, rs, 0, 0, chunk, (panel_count + chunk - 1) / chunk, W, NULL, NULL, out};
     job.ldb = cs;
-    return run_job(&job);
+    run_job(&job); /* cannot fail: a PACK job needs no workspace */
 }
 
 /* rnnkit_packed_matmul's product, on two cores */
@@ -798,7 +793,7 @@ void rnnkit_defer_join(void) {}
 int rnnkit_softmax_exps2(long N, long V, const float* z, long ldz, float* exps, long lde, float* row_max,
                          float* row_sum, const float* row_scale) { return -1; }
 long rnnkit_helper_chunks(void) { return 0; }
-int rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) { return -1; }
+void rnnkit_pack2(const float* W, long K, long N, long rs, long cs, float* out) {}
 int rnnkit_blas_matmul(long M, long N, long K, const float* A, long lda, const float* W, float* C, long ldc,
                        const float* D, long ldd) { return -2; }
 int rnnkit_axpby2(long n, float alpha, const float* x, float beta, float* y) { return -1; }

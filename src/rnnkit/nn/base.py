@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .packed import axpby
+from . import packed
 
 
 class Layer:
@@ -67,7 +67,7 @@ class Layer:
     def zero_grad(self) -> None:
         """Set every gradient to 0 (a large float32 one on two cores: ``packed.axpby``)."""
         for grad in self.gradients():
-            if not axpby(grad, 0.0, None, 0.0):
+            if not packed.axpby(grad, 0.0, None, 0.0):
                 grad.fill(0)
 
     def train(self, mode: bool = True) -> Layer:

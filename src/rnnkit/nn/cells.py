@@ -94,8 +94,9 @@ class Cell:
     # and, for a layer that no wavefront runs, up to this batch where ``W_h`` fits the two cores' L2 in
     # halves (512 KiB each here) and a step is large: shape (c), batch 64, hidden 256, where the kernel
     # ran the LSTM's step product at ~149 GFLOP/s on two cores against OpenBLAS's 105-114, and whole
-    # layers in 0.93 (GRU) and 0.99 (LSTM) of the time (``benchmarks/probes.py two-cores``). Not the RNN's
-    # smaller step (4M multiply-adds: 1.01), nor W_h in L3 (LSTM at hidden 320 and 650: 1.01 and 1.05).
+    # layers in 0.94 (GRU) and 0.95 (LSTM) of the time (``benchmarks/probes.py two-cores``, 30 pairs). Not
+    # the RNN's smaller step (4M multiply-adds: 0.99-1.01), nor W_h in L3 (LSTM at hidden 320 and 650:
+    # 1.01 and 1.05).
     TWO_CORE_BATCH_CACHED = 64
     TWO_CORE_CACHED_BYTES = 1 << 20
     TWO_CORE_CACHED_WORK = 1 << 23

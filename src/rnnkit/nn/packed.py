@@ -33,6 +33,7 @@ from importlib.util import find_spec
 
 import numpy as np
 
+from .blas import _blas_libraries, threads
 from .workspace import Empty, fresh
 
 
@@ -47,7 +48,7 @@ def _load():
     ptr, long = ctypes.c_void_p, ctypes.c_long
     lib.rnnkit_packed_size.argtypes, lib.rnnkit_packed_size.restype = [long, long], long
     lib.rnnkit_pack.argtypes, lib.rnnkit_pack.restype = [ptr, long, long, long, long, ptr], None
-    lib.rnnkit_pack2.argtypes, lib.rnnkit_pack2.restype = [ptr, long, long, long, long, ptr], ctypes.c_int
+    lib.rnnkit_pack2.argtypes, lib.rnnkit_pack2.restype = lib.rnnkit_pack.argtypes, None
     lib.rnnkit_axpby2.argtypes = [long, ctypes.c_float, ptr, ctypes.c_float, ptr]
     lib.rnnkit_axpby2.restype = ctypes.c_int
     lib.rnnkit_sum_squares2.argtypes, lib.rnnkit_sum_squares2.restype = [long, ptr], ctypes.c_double
@@ -79,6 +80,7 @@ ADDRESS_BLAS = ctypes.cast(_lib.rnnkit_blas_matmul, ctypes.c_void_p).value if _l
 # or NumPy's BLAS on all its threads, called by address from a compiled span loop (``BLAS``: steps
 # whose products OpenBLAS runs best, batch 64 for the RNN, without a Python round trip per step)
 NUMPY, ONE_CORE, TWO_CORES, BLAS = 0, 1, 2, 3
+KERNEL_MODES = (ONE_CORE, TWO_CORES)  # the modes that run the packed kernel (and pack W for it)
 
 
 def available(dtype) -> bool:
@@ -98,7 +100,7 @@ class PackedMatrix:
     the next, see ``workspace.py``), or None for a new one. ``cores``: ``TWO_CORES`` packs on the caller
     and the helper thread, as the products of a layer whose steps run on two cores."""
 
-    def __init__(self, W: np.ndarray, raw: np.ndarray | None = None, cores: int = 1) -> None:
+    def __init__(self, W: np.ndarray, raw: np.ndarray | None = None, cores: int = ONE_CORE) -> None:
         if W.dtype != np.float32 or W.ndim != 2:
             raise TypeError(f"PackedMatrix expected a 2-d float32 array, got {W.dtype.name} of shape {W.shape}")
         if W.size == 0:
@@ -115,8 +117,7 @@ class PackedMatrix:
         self.data = raw[start : start + size]
         itemsize = W.itemsize
         pack = _lib.rnnkit_pack2 if cores == TWO_CORES else _lib.rnnkit_pack
-        if pack(W.ctypes.data, K, N, W.strides[0] // itemsize, W.strides[1] // itemsize, self.data.ctypes.data):
-            raise MemoryError("packing W on two cores could not allocate its workspace")
+        pack(W.ctypes.data, K, N, W.strides[0] // itemsize, W.strides[1] // itemsize, self.data.ctypes.data)
 
     def matmul(self, a: np.ndarray, out: np.ndarray, add: np.ndarray | None = None, cores: int = 1
                ) -> np.ndarray:
@@ -157,7 +158,7 @@ class Product:
         """``empty``, ``name``: where the packed copy of ``W`` lives (``workspace.py``)."""
         self.cores = int(packed) if available(W.dtype) else NUMPY
         self.packed = None
-        if self.cores in (ONE_CORE, TWO_CORES):
+        if self.cores in KERNEL_MODES:
             self.packed = PackedMatrix(W, empty(name, (raw_floats(*W.shape),), np.float32), self.cores)
         self.W = W if self.packed is not None else np.ascontiguousarray(W)
 
@@ -187,8 +188,6 @@ def helper_chunks() -> int:
 def _numpy_sgemm() -> tuple[int, bool] | None:
     """The address of ``cblas_sgemm`` in the BLAS NumPy loaded (found through ``threadpoolctl``), and
     whether it takes 64-bit integers; None where there is none to find."""
-    from .blas import _blas_libraries
-
     for lib in _blas_libraries():
         try:
             handle = ctypes.CDLL(lib.filepath)  # the library already loaded: the same instance
@@ -297,8 +296,6 @@ def softmax_exps(z: np.ndarray, row_scale: np.ndarray | None = None, out: np.nda
     ``out``: a C-contiguous float32 ``(N, V)`` array for ``exps``, or None for a new one.
     None where this cannot run (no extension, other dtypes or layouts, or one BLAS thread allowed:
     no second thread of rnnkit's then either)."""
-    from .blas import threads
-
     if (_lib is None or z.dtype != np.float32 or z.ndim != 2 or z.size == 0
             or (z.strides[1] != 4 and z.shape[1] > 1) or threads() < 2):
         return None
@@ -323,8 +320,6 @@ FLAT_MIN = 1 << 18
 
 
 def _flat(x: np.ndarray) -> bool:
-    from .blas import threads
-
     return (_lib is not None and x.dtype == np.float32 and x.flags.c_contiguous and x.size >= FLAT_MIN
             and threads() >= 2)
 

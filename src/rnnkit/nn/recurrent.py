@@ -14,14 +14,14 @@ kept from one call to the next (``workspace.py``: no page faults once shapes rep
 step's element-wise equations run as compiled kernels, and a plain span of steps (no lengths or resets)
 runs as one compiled loop (``fastpath.py``, ``kernels.py``), its products row by row where small (batch
 1), through the packed kernel (``packed.py``, ``W_h`` packed once per sequence) or through NumPy's BLAS
-called by address (larger batches). A layer that runs alone shares each
-step's product between two cores where the step is large enough (``Cell.two_cores``: shapes (a) and (b),
-and the LSTM and GRU at (c)), and, where its steps run through the packed kernel, splits its larger
-products over two cores of our own (``blas.matmul``); in the backward pass, each layer's weight-gradient
-products run on the second core beside the layers below it (``blas.deferred``). A unit processes time in
-spans (``forward_span``/``backward_span``), so that a stack of unidirectional layers whose steps do not
-run on two cores can run as a two-thread wavefront (``wavefront.py``, from 4M multiply-adds a step), one
-core per layer; otherwise the stack runs layer by layer, over one span.
+called by address (larger batches). A layer that runs alone shares each step's product between two
+cores where the step is large enough (``Cell.two_cores``: shapes (a) and (b), and the LSTM and GRU at
+(c)), and, where its steps run through the packed kernel, splits its larger products over two cores of
+our own (``blas.matmul``); in the backward pass, each layer's weight-gradient products run on the second
+core beside the layers below it (``blas.deferred``). A unit processes time in spans
+(``forward_span``/``backward_span``), so that a stack of unidirectional layers whose steps do not run on
+two cores can run as a two-thread wavefront (``wavefront.py``, from 4M multiply-adds a step), one core
+per layer; otherwise the stack runs layer by layer, over one span.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .blas import add_column_sums, deferred, matmul
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .checks import check_float_array, check_lengths
 from .init import recurrent_weights
-from .packed import ONE_CORE, TWO_CORES
+from .packed import KERNEL_MODES
 from .workspace import Workspace
 
 
@@ -125,7 +125,7 @@ class RecurrentUnit(Layer):
         # layer split the same way, OpenBLAS's workers would spin on after each product and take the
         # second core (LM step (b): 3,300 tokens/s, not ~5,000). Steps on NumPy's BLAS (larger batches,
         # float64) keep OpenBLAS's threads throughout (mixed, LSTM (c) took 1.25x torch's time).
-        split = not packed and mode in (ONE_CORE, TWO_CORES)
+        split = not packed and mode in KERNEL_MODES
         self._cache = dict(cell=cache, loops=loops, packed=mode, split=split, x=x,
                            xw=empty("xw", (T, B, self.params["W_h"].shape[1]), dtype),
                            h_buf=h_buf, c_buf=c_buf, mask=mask, resets=resets, h_out=h_out, c_out=c_out,
