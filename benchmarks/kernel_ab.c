@@ -2,8 +2,8 @@
  *
  *   kernel_ab M K N calls rounds cores A.so B.so [C.so ...]
  *
- * Each .so is a build of src/rnnkit/nn/_packed.c (with other -D settings); each round times `calls`
- * products (M x K) @ (K x N) through each build in turn, on one core (cores 1, rnnkit_packed_matmul) or
+ * Each .so is a build of src/rnnkit/nn/_packed.c (with other -D settings, or another revision's); each
+ * round times `calls` products (M x K) @ (K x N) through each build in turn, on one core (cores 1, rnnkit_packed_matmul) or
  * shared with the build's helper thread (cores 2, rnnkit_packed_matmul2). Prints, for each build after
  * the first, the median over rounds of its rate over the first build's in the same round, with the
  * quartiles and the rounds in which it was faster, then each build's median rate. Paired rounds,

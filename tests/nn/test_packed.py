@@ -35,11 +35,12 @@ needs_two_cores = pytest.mark.skipif(not packed.ENABLED or (os.cpu_count() or 1)
                                      reason="two-core steps need the packed kernel and two cores")
 
 
-# (M, K, N): micro-tiles are 5 rows x 16 columns and W is blocked by 1024 rows, so these cover one
+# (M, K, N): micro-tiles are 4 rows x 24 columns and W is blocked by 1024 rows, so these cover one
 # partial tile, exact tiles, a ragged last panel, one, two and three K-blocks; a single row has its own
-# kernel (groups of four panels, then single panels)
-SHAPES = [(1, 1, 1), (3, 7, 5), (5, 16, 16), (20, 200, 800), (7, 1025, 33), (21, 2100, 37), (2, 1000, 70),
-          (1, 50, 64), (1, 300, 70), (1, 400, 517)]  # one row: four panels at a time, then the rest
+# kernel (groups of four panels, then two, then one)
+PANEL = 24
+SHAPES = [(1, 1, 1), (3, 7, 5), (4, 24, 24), (5, 16, 16), (8, 48, 48), (20, 200, 800), (7, 1025, 33),
+          (21, 2100, 37), (2, 1000, 70), (1, 50, 64), (1, 300, 70), (1, 400, 517), (1, 30, 7 * PANEL - 5)]
 
 
 @needs_kernel
@@ -134,7 +135,7 @@ def test_packing_on_two_cores_lays_out_the_same(K, N):
         for _ in range(20):
             two = PackedMatrix(V, cores=TWO_CORES).data
             assert np.array_equal(two, PackedMatrix(V, cores=ONE_CORE).data)
-        if os.cpu_count() >= 2 and V.shape[1] >= 4 * 16 * 32:  # two panels or more per chunk
+        if os.cpu_count() >= 2 and V.shape[1] >= 2 * PANEL * 32:  # two panels or more per chunk
             assert packed.helper_chunks() > before, "the helper thread never packed a chunk"
 
 

@@ -6,9 +6,13 @@
  * for (20, 650) @ (650, 2600) that is 6.8 MB read and written per step beside 34M multiply-adds.
  * Here W is packed once per sequence (pack) and each step runs only the compute kernel (matmul).
  *
- * Layout: W becomes ceil(N/16) panels of 16 columns, each K x 16 contiguous (zero padded past N).
- * A is copied, per block of KC rows of W, into tiles of 5 rows, k-major. The 5 x 16 micro-kernel keeps
- * its 10 accumulators in AVX registers: per k, two loads of W, five broadcasts of A, ten FMAs.
+ * Layout: W becomes ceil(N/24) panels of 24 columns, each K x 24 contiguous (zero padded past N).
+ * A is copied, per block of KC rows of W, into tiles of 4 rows, k-major. The 4 x 24 micro-kernel keeps
+ * its 12 accumulators in AVX registers: per k, three loads of W, four broadcasts of A, twelve FMAs.
+ * Against the 5 x 16 tile it replaced (7 loads per 10 FMAs), alternating builds in one process
+ * (benchmarks/kernel_ab.sh --against 8a42d68, results/kernel_ab_tile.md): 1.10-1.22x the rate of
+ * the steps' products at batch 20 and 64; at batch 1, where the 16-column panels fit hidden 128
+ * exactly, 0.88-1.0x (one_row).
  *
  * Built with the package (setup.py, optional: without a C compiler rnnkit uses NumPy's BLAS).
  * The AVX2/FMA code is compiled for that target alone and only runs where rnnkit_packed_supported()
@@ -20,20 +24,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NR 16  /* columns per panel: two AVX registers */
-#define MR 5   /* rows per micro-tile */
+#define NR 24         /* columns per panel: three AVX registers */
+#define NQ (NR / 8)   /* AVX registers per row of a panel */
+#define MR 4          /* rows per micro-tile */
 /* rows of W per block. At hidden 650 a step's K is 650 (forward: one block, so its walk through W is one
  * sequential stream, a panel after the next, and C is written once) or 2600 (backward: three). Against 384
- * (whose panels, 24 KiB, fit L1 beside A's tiles) and 256, alternating builds in one process
- * (benchmarks/kernel_ab.sh, results/kernel_ab.md): 1.03-1.07x 384's rate for the steps' products at hidden
- * 650 and 200, on one core and on two; 256 was slower still. */
+ * and 256, alternating builds in one process (benchmarks/kernel_ab.sh, results/kernel_ab.md, with the
+ * 5 x 16 tile): 1.03-1.07x 384's rate for the steps' products at hidden 650 and 200, on one core and on
+ * two; 256 was slower still. With the 4 x 24 tile, 512 and 2048 were within 0.93-1.04x of it (20 rounds). */
 #ifndef KC
 #define KC 1024
 #endif
 
 long rnnkit_packed_size(long K, long N) { return ((N + NR - 1) / NR) * K * NR; }
 
-/* dst[k][j] = src[j * ld + k] for k < 8, j < 16 (a transposed panel's 8 rows), where AVX runs */
+/* dst[k][j] = src[j * ld + k] for k < 8, j < NR (a transposed panel's 8 rows), where AVX runs */
 typedef void (*transpose8_t)(const float* src, long ld, float* dst);
 static transpose8_t transpose8 = NULL;
 
@@ -76,26 +81,26 @@ void rnnkit_pack(const float* W, long K, long N, long rs, long cs, float* out) {
 #include <immintrin.h>
 #define TARGET __attribute__((target("avx2,fma")))
 
-/* c[0:w] = (lo, hi) + base[0:w] (base may be NULL, or c itself) */
-TARGET static inline void store(float* c, const float* base, __m256 lo, __m256 hi, long w) {
-    if (w == NR) {
-        if (base) {
-            lo = _mm256_add_ps(lo, _mm256_loadu_ps(base));
-            hi = _mm256_add_ps(hi, _mm256_loadu_ps(base + 8));
-        }
-        _mm256_storeu_ps(c, lo);
-        _mm256_storeu_ps(c + 8, hi);
+/* c[0:w] = v + base[0:w], w <= 8 (base may be NULL, or c itself) */
+TARGET static inline void store8(float* c, const float* base, __m256 v, long w) {
+    if (w == 8) {
+        _mm256_storeu_ps(c, base ? _mm256_add_ps(v, _mm256_loadu_ps(base)) : v);
         return;
     }
-    float row[NR];
-    _mm256_storeu_ps(row, lo);
-    _mm256_storeu_ps(row + 8, hi);
+    float row[8];
+    _mm256_storeu_ps(row, v);
     for (long j = 0; j < w; j++) c[j] = base ? base[j] + row[j] : row[j];
 }
 
-/* transpose8 where AVX runs: two 8 x 8 blocks, the panel's columns 0-7 and 8-15 */
+/* c[0:w] = v + base[0:w] (base may be NULL, or c itself); v: a panel's row, NQ registers */
+TARGET static inline void store(float* c, const float* base, const __m256* v, long w) {
+    for (long q = 0; q < NQ && 8 * q < w; q++)
+        store8(c + 8 * q, base ? base + 8 * q : NULL, v[q], w - 8 * q < 8 ? w - 8 * q : 8);
+}
+
+/* transpose8 where AVX runs: NQ 8 x 8 blocks, the panel's columns 0-7, 8-15, ... */
 TARGET static void transpose8_avx(const float* src, long ld, float* dst) {
-    for (int half = 0; half < 2; half++, src += 8 * ld, dst += 8) {
+    for (int q = 0; q < NQ; q++, src += 8 * ld, dst += 8) {
         __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
                r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld),
                r5 = _mm256_loadu_ps(src + 5 * ld), r6 = _mm256_loadu_ps(src + 6 * ld),
@@ -121,59 +126,104 @@ TARGET static void transpose8_avx(const float* src, long ld, float* dst) {
 /* C[0:mr, 0:w] = Ap (kc x MR) @ Wp (kc x NR), plus C's own value (acc) or D's (add) */
 TARGET static void tile(long kc, const float* Ap, const float* Wp, float* C, long ldc, const float* D,
                         long ldd, long mr, long w, int acc) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-           c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00,
+           c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (long k = 0; k < kc; k++) {
-        __m256 w0 = _mm256_loadu_ps(Wp), w1 = _mm256_loadu_ps(Wp + 8), a;
-        a = _mm256_broadcast_ss(Ap + 0); c00 = _mm256_fmadd_ps(a, w0, c00); c01 = _mm256_fmadd_ps(a, w1, c01);
-        a = _mm256_broadcast_ss(Ap + 1); c10 = _mm256_fmadd_ps(a, w0, c10); c11 = _mm256_fmadd_ps(a, w1, c11);
-        a = _mm256_broadcast_ss(Ap + 2); c20 = _mm256_fmadd_ps(a, w0, c20); c21 = _mm256_fmadd_ps(a, w1, c21);
-        a = _mm256_broadcast_ss(Ap + 3); c30 = _mm256_fmadd_ps(a, w0, c30); c31 = _mm256_fmadd_ps(a, w1, c31);
-        a = _mm256_broadcast_ss(Ap + 4); c40 = _mm256_fmadd_ps(a, w0, c40); c41 = _mm256_fmadd_ps(a, w1, c41);
+        __m256 w0 = _mm256_loadu_ps(Wp), w1 = _mm256_loadu_ps(Wp + 8), w2 = _mm256_loadu_ps(Wp + 16), a;
+        a = _mm256_broadcast_ss(Ap + 0);
+        c00 = _mm256_fmadd_ps(a, w0, c00); c01 = _mm256_fmadd_ps(a, w1, c01); c02 = _mm256_fmadd_ps(a, w2, c02);
+        a = _mm256_broadcast_ss(Ap + 1);
+        c10 = _mm256_fmadd_ps(a, w0, c10); c11 = _mm256_fmadd_ps(a, w1, c11); c12 = _mm256_fmadd_ps(a, w2, c12);
+        a = _mm256_broadcast_ss(Ap + 2);
+        c20 = _mm256_fmadd_ps(a, w0, c20); c21 = _mm256_fmadd_ps(a, w1, c21); c22 = _mm256_fmadd_ps(a, w2, c22);
+        a = _mm256_broadcast_ss(Ap + 3);
+        c30 = _mm256_fmadd_ps(a, w0, c30); c31 = _mm256_fmadd_ps(a, w1, c31); c32 = _mm256_fmadd_ps(a, w2, c32);
         Ap += MR;
         Wp += NR;
     }
-    __m256 lo[MR] = {c00, c10, c20, c30, c40}, hi[MR] = {c01, c11, c21, c31, c41};
-    for (long r = 0; r < mr; r++)
-        store(C + r * ldc, acc ? C + r * ldc : (D ? D + r * ldd : NULL), lo[r], hi[r], w);
+    __m256 rows[MR][NQ] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+    for (long r = 0; r < mr; r++) store(C + r * ldc, acc ? C + r * ldc : (D ? D + r * ldd : NULL), rows[r], w);
+}
+
+/* x[0:nq] = a (1 x K) @ the first 8 * nq columns of one panel w (x[nq:] = 0): a ragged last panel
+ * reads only the registers it fills */
+TARGET static void panel_row(long K, const float* a, const float* w, long nq, __m256* x) {
+    __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0;
+    if (nq == 3) {
+        for (long k = 0; k < K; k++, w += NR) {
+            __m256 ak = _mm256_broadcast_ss(a + k);
+            x0 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(w), x0);
+            x1 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(w + 8), x1);
+            x2 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(w + 16), x2);
+        }
+    } else if (nq == 2) {
+        for (long k = 0; k < K; k++, w += NR) {
+            __m256 ak = _mm256_broadcast_ss(a + k);
+            x0 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(w), x0);
+            x1 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(w + 8), x1);
+        }
+    } else {
+        for (long k = 0; k < K; k++, w += NR) x0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + k), _mm256_loadu_ps(w), x0);
+    }
+    x[0] = x0, x[1] = x1, x[2] = x2;
 }
 
 /* panels [p0, p1) of c (1 x N) = a (1 x K) @ W + d (d may be NULL or c): a batch of one, where the
- * 5-row tile would waste 4/5 of its work. Four panels at a time, eight accumulators, W read once. */
+ * 4-row tile would waste 3/4 of its work. Four panels at a time (twelve accumulators, W read once),
+ * then two, then one. Every column sums over k in order, however it is grouped, so one core and two
+ * give the same bits. */
 TARGET static void one_row(long N, long K, const float* a, const float* Wp, float* c, const float* d,
                            long p0, long p1) {
-    long p = p0;
+    long p = p0, s = K * NR;
     for (; p + 4 <= p1; p += 4) {
-        const float* w = Wp + p * K * NR;
-        long s = K * NR;
-        __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0, x6 = x0, x7 = x0;
+        const float* w = Wp + p * s;
+        __m256 x00 = _mm256_setzero_ps(), x01 = x00, x02 = x00, x10 = x00, x11 = x00, x12 = x00,
+               x20 = x00, x21 = x00, x22 = x00, x30 = x00, x31 = x00, x32 = x00;
         for (long k = 0; k < K; k++, w += NR) {
             __m256 x = _mm256_broadcast_ss(a + k);
-            x0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w), x0);
-            x1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 8), x1);
-            x2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s), x2);
-            x3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s + 8), x3);
-            x4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 2 * s), x4);
-            x5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 2 * s + 8), x5);
-            x6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 3 * s), x6);
-            x7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 3 * s + 8), x7);
+            x00 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w), x00);
+            x01 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 8), x01);
+            x02 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 16), x02);
+            x10 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s), x10);
+            x11 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s + 8), x11);
+            x12 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s + 16), x12);
+            x20 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 2 * s), x20);
+            x21 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 2 * s + 8), x21);
+            x22 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 2 * s + 16), x22);
+            x30 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 3 * s), x30);
+            x31 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 3 * s + 8), x31);
+            x32 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 3 * s + 16), x32);
         }
-        __m256 lo[4] = {x0, x2, x4, x6}, hi[4] = {x1, x3, x5, x7};
+        __m256 rows[4][NQ] = {{x00, x01, x02}, {x10, x11, x12}, {x20, x21, x22}, {x30, x31, x32}};
         for (long q = 0; q < 4; q++) {
-            long j0 = (p + q) * NR, width = N - j0 < NR ? N - j0 : NR;
-            store(c + j0, d ? d + j0 : NULL, lo[q], hi[q], width);
+            long j0 = (p + q) * NR;
+            store(c + j0, d ? d + j0 : NULL, rows[q], N - j0 < NR ? N - j0 : NR);
         }
     }
-    for (; p < p1; p++) {
-        const float* w = Wp + p * K * NR;
-        __m256 x0 = _mm256_setzero_ps(), x1 = x0;
+    if (p + 2 <= p1) {
+        const float* w = Wp + p * s;
+        __m256 x00 = _mm256_setzero_ps(), x01 = x00, x02 = x00, x10 = x00, x11 = x00, x12 = x00;
         for (long k = 0; k < K; k++, w += NR) {
             __m256 x = _mm256_broadcast_ss(a + k);
-            x0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w), x0);
-            x1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 8), x1);
+            x00 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w), x00);
+            x01 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 8), x01);
+            x02 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + 16), x02);
+            x10 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s), x10);
+            x11 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s + 8), x11);
+            x12 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + s + 16), x12);
         }
+        __m256 rows[2][NQ] = {{x00, x01, x02}, {x10, x11, x12}};
+        for (long q = 0; q < 2; q++) {
+            long j0 = (p + q) * NR;
+            store(c + j0, d ? d + j0 : NULL, rows[q], N - j0 < NR ? N - j0 : NR);
+        }
+        p += 2;
+    }
+    for (; p < p1; p++) {
         long j0 = p * NR, width = N - j0 < NR ? N - j0 : NR;
-        store(c + j0, d ? d + j0 : NULL, x0, x1, width);
+        __m256 x[NQ];
+        panel_row(K, a, Wp + p * s, (width + 7) / 8, x);
+        store(c + j0, d ? d + j0 : NULL, x, width);
     }
 }
 
@@ -196,7 +246,7 @@ static void copy_a(long M, long K, const float* A, long lda, float* Ap) {
     }
 }
 
-#define MC_TILES 9 /* tiles of A per row block: 45 rows x KC floats = 180 KiB, kept in L2 */
+#define MC_TILES 11 /* tiles of A per row block: 44 rows x KC floats = 176 KiB, kept in L2 */
 
 /* panels [p0, p1) of C = A @ W (+ D), A copied by copy_a (unused for M == 1) */
 TARGET static void panels(long M, long N, long K, const float* A, const float* Ap, const float* Wp, float* C,
