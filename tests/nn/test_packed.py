@@ -40,7 +40,8 @@ needs_two_cores = pytest.mark.skipif(not packed.ENABLED or (os.cpu_count() or 1)
 # kernel (groups of four panels, then two, then one)
 PANEL = 24
 SHAPES = [(1, 1, 1), (3, 7, 5), (4, 24, 24), (5, 16, 16), (8, 48, 48), (20, 200, 800), (7, 1025, 33),
-          (21, 2100, 37), (2, 1000, 70), (1, 50, 64), (1, 300, 70), (1, 400, 517), (1, 30, 7 * PANEL - 5)]
+          (21, 2100, 37), (2, 1000, 70), (1, 50, 64), (1, 300, 70), (1, 400, 517), (1, 30, 7 * PANEL - 5),
+          (1, 33, 128), (1, 20, 4 * PANEL + 5)]
 
 
 @needs_kernel
@@ -52,12 +53,15 @@ def test_matmul_equals_numpy(M, K, N, cores):
     a = r.standard_normal((M, K)).astype(np.float32)
     add = r.standard_normal((M, N)).astype(np.float32)
     expected = a.astype(np.float64) @ W.astype(np.float64)
-    out = np.full((M, N), np.nan, np.float32)
+    rows = np.full((M, N + PANEL), -7.0, np.float32)  # out's rows, then a panel's width that stays -7
+    out = rows[:, :N]
+    out[:] = np.nan
     P = PackedMatrix(W)
     assert rel_err(P.matmul(a, out, cores=cores), expected) < 1e-5
     assert rel_err(P.matmul(a, out, add, cores=cores), expected + add) < 1e-5
     np.copyto(out, add)
     assert rel_err(P.matmul(a, out, out, cores=cores), expected + add) < 1e-5  # the addend may be the output
+    assert (rows[:, N:] == -7.0).all(), "a ragged last panel wrote past column N"
 
 
 @needs_kernel

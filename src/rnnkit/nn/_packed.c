@@ -163,7 +163,8 @@ TARGET static void panel_row(long K, const float* a, const float* w, long nq, __
             x1 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(w + 8), x1);
         }
     } else {
-        for (long k = 0; k < K; k++, w += NR) x0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + k), _mm256_loadu_ps(w), x0);
+        for (long k = 0; k < K; k++, w += NR)
+            x0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + k), _mm256_loadu_ps(w), x0);
     }
     x[0] = x0, x[1] = x1, x[2] = x2;
 }
