@@ -10,9 +10,9 @@
  * A is copied, per block of KC rows of W, into tiles of 4 rows, k-major. The 4 x 24 micro-kernel keeps
  * its 12 accumulators in AVX registers: per k, three loads of W, four broadcasts of A, twelve FMAs.
  * Against the 5 x 16 tile it replaced (7 loads per 10 FMAs), alternating builds in one process
- * (benchmarks/kernel_ab.sh --against 8a42d68, results/kernel_ab_tile.md): 1.10-1.22x the rate of
- * the steps' products at batch 20 and 64; at batch 1, where the 16-column panels fit hidden 128
- * exactly, 0.88-1.0x (one_row).
+ * (benchmarks/kernel_ab.sh --against 8a42d68, results/kernel_ab_tile.md): 1.16-1.24x the rate of
+ * the steps' products at batch 20 and 64, on one core and on two; at batch 1 on one core, where the
+ * 16-column panels fit hidden 128 exactly, 0.88-0.94x (one_row).
  *
  * Built with the package (setup.py, optional: without a C compiler rnnkit uses NumPy's BLAS).
  * The AVX2/FMA code is compiled for that target alone and only runs where rnnkit_packed_supported()
