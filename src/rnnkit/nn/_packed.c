@@ -10,7 +10,8 @@
  * A is copied, per block of KC rows of W, into tiles of 4 rows, k-major. The 4 x 24 micro-kernel keeps
  * its 12 accumulators in AVX registers: per k, three loads of W, four broadcasts of A, twelve FMAs.
  * Against the 5 x 16 tile it replaced (7 loads per 10 FMAs), alternating builds in one process
- * (benchmarks/kernel_ab.sh --against 8a42d68, results/kernel_ab_tile.md): 1.16-1.24x the rate of
+ * (benchmarks/kernel_ab.sh --against 8a42d68, results/kernel_ab_tile.md; other shapes side by side:
+ * benchmarks/tile_shapes.py): 1.16-1.24x the rate of
  * the steps' products at batch 20 and 64, on one core and on two; at batch 1 on one core, where the
  * 16-column panels fit hidden 128 exactly, 0.88-0.94x (one_row).
  *
@@ -31,7 +32,8 @@
  * sequential stream, a panel after the next, and C is written once) or 2600 (backward: three). Against 384
  * and 256, alternating builds in one process (benchmarks/kernel_ab.sh, results/kernel_ab.md, with the
  * 5 x 16 tile): 1.03-1.07x 384's rate for the steps' products at hidden 650 and 200, on one core and on
- * two; 256 was slower still. With the 4 x 24 tile, 512 and 2048 were within 0.93-1.04x of it (20 rounds). */
+ * two; 256 was slower still. With the 4 x 24 tile, 256-2048 were within 0.85-1.04x of it (kernel_ab.sh
+ * 1024 256 320, kernel_ab.sh 1024 512 2048). */
 #ifndef KC
 #define KC 1024
 #endif
@@ -166,13 +168,16 @@ TARGET static void panel_row(long K, const float* a, const float* w, long nq, __
         for (long k = 0; k < K; k++, w += NR)
             x0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + k), _mm256_loadu_ps(w), x0);
     }
-    x[0] = x0, x[1] = x1, x[2] = x2;
+    x[0] = x0;
+    x[1] = x1;
+    x[2] = x2;
 }
 
 /* panels [p0, p1) of c (1 x N) = a (1 x K) @ W + d (d may be NULL or c): a batch of one, where the
  * 4-row tile would waste 3/4 of its work. Four panels at a time (twelve accumulators, W read once),
- * then two, then one. Every column sums over k in order, however it is grouped, so one core and two
- * give the same bits. */
+ * then two, then one. The two groups are written out: as one inline function looping over its panels
+ * GCC kept the sums out of registers (0.70-0.84x). Every column sums over k in order, however it is
+ * grouped, so one core and two give the same bits. */
 TARGET static void one_row(long N, long K, const float* a, const float* Wp, float* c, const float* d,
                            long p0, long p1) {
     long p = p0, s = K * NR;

@@ -4,21 +4,21 @@ Why: the serial step of a recurrent layer is a narrow product, ``h_prev (B, H) @
 and ``dA (B, G*H) @ W_h^T`` backward, with the same ``W_h`` at every step. A BLAS call packs its
 operands into its own layout on every call; for LSTM shape (a), ``(20, 650) @ (650, 2600)``, re-packing
 ``W_h`` is 6.8 MB of memory traffic per step next to 34M multiply-adds. Packed once per sequence, the
-steps' products ran 1.04-1.30x OpenBLAS's rate on one thread, and whole layers 2-14% faster
-(25-30% at batch 1; ``benchmarks/packed_ab.py``).
+steps' products ran 1.04-1.30x OpenBLAS's rate on one thread with the kernel's first tile (5 x 16), and
+whole layers 2-14% faster (25-30% at batch 1; ``benchmarks/packed_ab.py``); its 4 x 24 tile runs them
+1.16-1.24x faster again (``benchmarks/kernel_ab.sh --against 8a42d68``).
 
-The kernel runs in two modes. ``ONE_CORE``: on the calling thread, for the wavefront
-(``wavefront.py``), whose layers run on one core each, and for steps too small to share.
-``TWO_CORES``: the caller and one helper thread of the extension take chunks of ``W``'s panels from a
-shared ticket (each column is still summed by one thread, in the same order, so the result equals
-``ONE_CORE``'s bit for bit); for a layer that runs alone (``Cell.two_cores``: batch up to 32, from 2M
-multiply-adds a step), where OpenBLAS's two threads run the narrow step product at about one core's
-rate: (20, 650) @ (650, 2600) at 111 GFLOP/s here against OpenBLAS's 61 (``probes.py products``). The
-compiled span loops (``kernels.py``) call either by address, without a Python round trip per step. A
-batch of one has its own kernel (a row times four panels at a time). Float32 only, x86-64 with AVX2
-and FMA; elsewhere, where the extension was not built (no C compiler at install), or with
-``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product instead, and the results differ only in the
-rounding of the sums. The tests compare the two.
+The kernel runs in two modes. ``ONE_CORE``: on the calling thread, for the wavefront (``wavefront.py``),
+whose layers run on one core each, and for steps too small to share. ``TWO_CORES``: the caller and one
+helper thread of the extension take chunks of ``W``'s panels from a shared ticket (each column is still
+summed by one thread, in the same order, so the result equals ``ONE_CORE``'s bit for bit); for a layer
+that runs alone (``Cell.two_cores``: batch up to 32, from 2M multiply-adds a step), where OpenBLAS's two
+threads run the narrow step product at about one core's rate: (20, 650) @ (650, 2600) at 125 GFLOP/s here
+against OpenBLAS's 56 (``probes.py products``). The compiled span loops (``kernels.py``) call either by
+address, without a Python round trip per step. A batch of one has its own kernel (a row times four panels
+at a time, then two, then one). Float32 only, x86-64 with AVX2 and FMA; elsewhere, where the extension
+was not built (no C compiler at install), or with ``RNNKIT_PACKED=0``, ``Product`` runs NumPy's product
+instead, and the results differ only in the rounding of the sums. The tests compare the two.
 
 The same helper thread shares a few memory-bound passes of a training step: a language model's softmax
 (``softmax_exps``) and, for large float32 arrays, an optimiser's update and a gradient's norm and
