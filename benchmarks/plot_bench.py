@@ -1,8 +1,11 @@
 """A PNG of ``bench.py`` runs: each row's ratio rnnkit/torch (and, for the streaming rows, rnnkit's time
-over onnxruntime's on two threads), one dot per run, beside the goal of issue #3.
+over onnxruntime's on two threads), one dot per run, beside the goal of issue #3. With ``--table``, the
+same runs as a Markdown table instead: per row, the goal, the least, median and largest ratio over the
+runs, and in how many of them the goal was met, the misses named by run.
 
     python benchmarks/plot_bench.py                                   # results/latest.json
     python benchmarks/plot_bench.py results/bench-run-05*.json --out results/ratios.png
+    python benchmarks/plot_bench.py results/bench-run-07*.json --table
 
 ``bench.py`` draws its own run this way next to ``latest.md`` (``latest.png``).
 """
@@ -71,6 +74,26 @@ def plot(runs: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def table(runs: list[dict], names: list[str]) -> str:
+    """A Markdown table of ``series(runs)``: one line per row; ``names`` label the runs (one each), and
+    each miss is given with its run's name. A ratio is met when it is at most the goal."""
+    lines = ["| row | goal | runs | least | median | largest | goal met in | misses |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for label, ratios, g in series(runs):
+        ordered = sorted(ratios)
+        n = len(ordered)
+        median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+        if g is None:
+            met, misses, goal_text = "", "", "(reference)"
+        else:
+            missed = [(name, r) for name, r in zip(names, ratios) if r > g]
+            met = f"{n - len(missed)}/{n}"
+            misses = ", ".join(f"{r:.2f} ({name})" for name, r in missed)
+            goal_text = f"≤ {g:.2f}"
+        lines.append(f"| {label} | {goal_text} | {n} | {ordered[0]:.2f} | {median:.2f} | {ordered[-1]:.2f} | {met} | "
+                     f"{misses} |")
+    return "\n".join(lines)
+
+
 def title_for(runs: list[dict]) -> str:
     env = runs[-1]["env"]
     dates = sorted(run["env"]["date"] for run in runs)
@@ -83,9 +106,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", help="bench.py JSON files (default: results/latest.json)")
     ap.add_argument("--out", default=None, help="PNG to write (default: results/latest.png)")
+    ap.add_argument("--table", action="store_true",
+                    help="print a Markdown table of the runs (least, median, largest ratio; goal met in n/N) "
+                         "instead of drawing")
     args = ap.parse_args()
     files = [Path(f) for f in args.runs] or [HERE / "results" / "latest.json"]
     runs = [json.loads(f.read_text()) for f in files]
+    if args.table:
+        print(f"{title_for(runs)}\n")
+        print(table(runs, [f.stem for f in files]))
+        return
     out = Path(args.out) if args.out else HERE / "results" / "latest.png"
     plot(runs, out, title_for(runs))
     print(f"wrote {out}")

@@ -13,6 +13,8 @@
     python benchmarks/probes.py lm-phases   # an LM training step at (a) and (b), phase by phase, back to back
     python benchmarks/probes.py blas-loops  # batch 64-128: compiled loops calling BLAS against the Python loop
     python benchmarks/probes.py optimiser   # the LM step's zeroing, clipping and SGD on two cores against one
+    python benchmarks/probes.py processes   # bench.py's timing of a few rows in fresh processes: how each
+                                            # library's median moves from one process to the next
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -20,6 +22,7 @@ Each prints its measurements (medians over the repeats); nothing is written.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -156,6 +159,50 @@ def timeout_child() -> None:
                 ts.append(time.perf_counter() - t0)
         parts.append(f"RNN ({shape}) {np.median(ts) * 1e3:.1f} ms")
     print(", ".join(parts))
+
+
+PROCESS_ROWS = (("RNN", "c"), ("LSTM", "b"), ("LSTM", "c"))
+
+
+def processes(repeats: int) -> None:
+    """``repeats`` fresh processes, each timing the rows ``PROCESS_ROWS`` as ``bench.py`` does (its
+    ``time_rows``: 7 interleaved samples after warm-up, a 0.25 s pause before each): per row, each
+    library's median in every process, and how far the medians and the ratio move between processes.
+    A run of ``make bench`` is one such process, so this is the spread a single run's ratio carries."""
+    runs = []
+    for r in range(repeats):
+        out = subprocess.run([sys.executable, __file__, "_processes-child"], capture_output=True, text=True,
+                             check=True).stdout.strip().splitlines()[-1]
+        runs.append(json.loads(out))
+        print(f"process {r + 1}: " + ", ".join(f"{name} {t['rnnkit'] * 1e3:.1f} / {t['torch'] * 1e3:.1f} ms"
+                                             for name, t in runs[-1].items()), flush=True)
+    for name in runs[0]:
+        ours, theirs = (np.array([run[name][c] for run in runs]) for c in ("rnnkit", "torch"))
+        ratio = ours / theirs
+        print(f"{name}: rnnkit {ours.min() * 1e3:.1f}-{ours.max() * 1e3:.1f} ms (largest / least "
+              f"{ours.max() / ours.min():.2f}), torch {theirs.min() * 1e3:.1f}-{theirs.max() * 1e3:.1f} ms "
+              f"({theirs.max() / theirs.min():.2f}), ratio {ratio.min():.2f}-{ratio.max():.2f} "
+              f"(median {np.median(ratio):.2f}) over {len(runs)} processes")
+
+
+def processes_child() -> None:
+    sys.path.insert(0, HERE)
+    import bench
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = os.cpu_count()
+    threadpool_limits(threads)  # as bench.py sets both libraries up
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind, shape in PROCESS_ROWS:
+        B, T, H, L = bench.SHAPES[shape]
+        rows.append(dict(name=f"{kind} ({shape})", contestants={"rnnkit": bench.rnnkit_layer(kind, B, T, H, L, rng),
+                                                                "torch": bench.torch_layer(kind, B, T, H, L, rng)}))
+    bench.time_rows(rows, 7)
+    print(json.dumps({row["name"]: row["median_s"] for row in rows}))
 
 
 def alternate(layer, settings: dict, repeats: int, B: int, T: int) -> dict[str, np.ndarray]:
@@ -524,16 +571,18 @@ def optimiser(repeats: int) -> None:
 def main() -> None:
     if sys.argv[1:] == ["_timeout-child"]:
         return timeout_child()
+    if sys.argv[1:] == ["_processes-child"]:
+        return processes_child()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
                                           "products", "defer", "layout", "softmax", "lm-phases", "blas-loops",
-                                          "optimiser"])
+                                          "optimiser", "processes"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
               "layout": layout, "softmax": softmax, "lm-phases": lm_phases, "blas-loops": blas_loops,
-              "optimiser": optimiser}
+              "optimiser": optimiser, "processes": processes}
     probes[args.probe](args.repeats)
 
 

@@ -36,3 +36,16 @@ def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "r.png"
     plot_bench.plot(runs, out, plot_bench.title_for(runs))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_gives_each_rows_spread_over_the_runs_and_names_the_misses():
+    runs = [dict(rows=[row("RNN (c) B64 fwd+bwd", r), row("textbook LSTM (a) fwd+bwd", 2 * r)])
+            for r in (0.7, 0.9, 0.6, 0.86)]
+    lines = plot_bench.table(runs, ["r1", "r2", "r3", "r4"]).splitlines()
+    assert len(lines) == 4  # the header, its rule and one line per row
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells == ["RNN (c) B64 / torch", "≤ 0.80", "4", "0.60", "0.78", "0.90", "2/4", "0.90 (r2), 0.86 (r4)"]
+    reference = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert reference[1] == "(reference)" and reference[6:] == ["", ""]
+    odd = plot_bench.table(runs[:3], ["r1", "r2", "r3"]).splitlines()[2]
+    assert "| 0.70 |" in odd  # the median of three is the middle one
