@@ -11,7 +11,9 @@ times back to back (``--min-sample``) — and the median is reported, with the n
 which rnnkit was the faster. rnnkit's
 BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
 column is the row's matrix-product FLOPs divided by the best float32 product rate measured in this
-run (2048^3, before and after the rows), i.e. the time a perfect implementation would need.
+run (2048^3, before and after the rows), i.e. the time a perfect implementation would need. "CPU
+stolen" is the share of each library's timed CPU time that the hypervisor took (``/proc/stat``'s steal,
+in 10 ms ticks: read it for rows whose timed runs add up to a second or more).
 Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``latest.png`` (``plot_bench.py``).
 """
 
@@ -244,6 +246,17 @@ def matmul_rates(repeats=5):
     return out
 
 
+def stolen_cpu_s():
+    """CPU time the hypervisor has taken from this VM since boot, all CPUs together (the "steal" field
+    of ``/proc/stat``), in seconds; None where the kernel does not report it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
     """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``.
 
@@ -253,7 +266,11 @@ def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
     as many as fill ``min_sample`` seconds for the slower contestant (1 to 20, the same for both):
     the first call after the sleep pays for cold caches and sleeping cores, which made single calls
     of ~20 ms read anywhere from 21 to 45 ms (LSTM (b), both libraries); a training loop runs its
-    steps back to back."""
+    steps back to back.
+
+    Each row also gets ``stolen``: the share of the CPU time its timed runs could have used that the
+    hypervisor took instead (``stolen_cpu_s``: on a shared VM a slow minute shows there), per
+    contestant, or None where it is not reported."""
     for row in rows:
         for fn in row["contestants"].values():
             for _ in range(warmup):
@@ -266,6 +283,7 @@ def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
                 slowest = max(slowest, time.perf_counter() - t0)
             row["inner"] = max(1, min(20, round(min_sample / slowest))) if min_sample > 0 else 1
     samples = {(r["name"], c): [] for r in rows for c in r["contestants"]}
+    stolen = {key: [0.0, 0.0] for key in samples}  # CPU seconds stolen, CPU seconds available
     for rep in range(repeats):
         for row in rows:
             names = list(row["contestants"])
@@ -273,13 +291,22 @@ def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
             for c in names:
                 fn, inner = row["contestants"][c], row.get("inner", 1)
                 time.sleep(settle)
+                steal0 = stolen_cpu_s()
                 t0 = time.perf_counter()
                 for _ in range(inner):
                     fn()
-                samples[(row["name"], c)].append((time.perf_counter() - t0) / inner)
+                elapsed = time.perf_counter() - t0
+                steal1 = stolen_cpu_s()
+                samples[(row["name"], c)].append(elapsed / inner)
+                if steal0 is not None and steal1 is not None:
+                    stolen[(row["name"], c)][0] += steal1 - steal0
+                    stolen[(row["name"], c)][1] += elapsed * (os.cpu_count() or 1)
     for row in rows:
         row["median_s"] = {c: float(np.median(samples[(row["name"], c)])) for c in row["contestants"]}
         row["samples_s"] = {c: samples[(row["name"], c)] for c in row["contestants"]}
+        shares = {c: stolen[(row["name"], c)] for c in row["contestants"]}
+        row["stolen"] = ({c: taken / total for c, (taken, total) in shares.items()}
+                         if all(total > 0 for _, total in shares.values()) else None)
     return rows
 
 
@@ -425,9 +452,12 @@ def main(argv=None):
     if args.only:
         rows = [r for r in rows if args.only.lower() in r["name"].lower()]
 
-    t0 = time.perf_counter()
+    t0, steal0 = time.perf_counter(), stolen_cpu_s()
     time_rows(rows, repeats, settle=args.settle, min_sample=args.min_sample)
     env["timing_s"] = time.perf_counter() - t0
+    steal1 = stolen_cpu_s()
+    env["stolen_share"] = ((steal1 - steal0) / (env["timing_s"] * (os.cpu_count() or 1))
+                           if steal0 is not None and steal1 is not None else None)
     # measured again after the rows, keeping the better of the two: a rate taken while the machine
     # was busy for a moment (seen once: 96 against 166-178 GFLOP/s) would inflate "% of limit"
     again = matmul_rates()
@@ -441,8 +471,9 @@ def main(argv=None):
         memory = {s: peak_memory(s, N) for s in ("a", "b")}
 
     # ------------------------------------------------------------------------------------- report
-    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | rnnkit faster in | calls | limit | rnnkit % of limit | other |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | rnnkit faster in | calls | limit | rnnkit % of limit | "
+             "CPU stolen, rnnkit / torch | other |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     print()
     print(f"{'row':<48} {'rnnkit':>10} {'torch':>10} {'ratio':>6} {'faster':>6} {'limit':>9} {'%lim':>5}  other")
     for row in rows:
@@ -469,8 +500,12 @@ def main(argv=None):
             lim = f"{fmt_ms(limit)} ms"
         pct = f"{100 * limit / med['rnnkit']:.0f}%"
         other = "; ".join(f"{c} {v * 1e6:.1f} us (rnnkit/{c} {med['rnnkit'] / v:.2f})" for c, v in others.items())
-        print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} {wins:>6} {lim:>9} {pct:>5}  {other}")
-        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {wins} | {row['inner']} | {lim} | {pct} | {other} |")
+        stolen = row["stolen"]
+        steal = f"{100 * stolen['rnnkit']:.1f}% / {100 * stolen['torch']:.1f}%" if stolen else "n/a"
+        print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} {wins:>6} {lim:>9} {pct:>5}  "
+              f"stolen {steal}  {other}")
+        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {wins} | {row['inner']} | {lim} | "
+                     f"{pct} | {steal} | {other} |")
     if memory:
         print()
         lines += ["", "| peak memory of LM training steps (MiB above the RSS with a new model and its gradients made, "
@@ -489,7 +524,10 @@ def main(argv=None):
               f"each repeat calls a row's step as many times as fill {args.min_sample} s (1-20, the same for both; column calls). "
               f"Product rates (the better of two measurements, before and after the rows): "
               + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
-              ". limit = row FLOPs (matrix products only) / best product rate.", ""]
+              ". limit = row FLOPs (matrix products only) / best product rate. CPU stolen: the share of the CPU "
+              "time of each library's timed runs that the hypervisor took (/proc/stat's steal, in 10 ms ticks), "
+              f"{100 * env['stolen_share']:.1f}% over the whole timing" if env.get("stolen_share") is not None
+              else ". limit = row FLOPs (matrix products only) / best product rate.", ""]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for row in rows:

@@ -114,7 +114,7 @@ def main() -> None:
     runs = [json.loads(f.read_text()) for f in files]
     if args.table:
         print(f"{title_for(runs)}\n")
-        print(table(runs, [f.stem for f in files]))
+        print(table(runs, [f.parent.name if f.stem == "latest" else f.stem for f in files]))
         return
     out = Path(args.out) if args.out else HERE / "results" / "latest.png"
     plot(runs, out, title_for(runs))

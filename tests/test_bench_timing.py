@@ -1,0 +1,48 @@
+"""``benchmarks/bench.py``'s timing loop: round-robin medians, and the CPU time the hypervisor took."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+_spec = importlib.util.spec_from_file_location("bench", _path)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+sys.path.remove(str(_path.parent))  # bench.py puts its folder first for its own imports
+
+
+def test_time_rows_reports_each_contestants_share_of_cpu_stolen(monkeypatch):
+    clock = {"steal": 100.0}
+    calls = {"a": 0, "b": 0}
+
+    def contestant(name, stolen_per_call):
+        def step():
+            calls[name] += 1
+            clock["steal"] += stolen_per_call
+        return step
+
+    monkeypatch.setattr(bench, "stolen_cpu_s", lambda: clock["steal"])
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    times = iter(float(t) for t in range(10_000))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(times))  # every timed run lasts 1 s
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    rows = [dict(name="r", contestants={"rnnkit": contestant("a", 0.5), "torch": contestant("b", 0.0)}, inner=1)]
+    bench.time_rows(rows, repeats=3, warmup=1)
+    assert calls == {"a": 4, "b": 4}  # one warm-up call and three timed
+    assert rows[0]["stolen"] == pytest.approx({"rnnkit": 0.25, "torch": 0.0})  # 0.5 s of 2 CPU-seconds
+    assert rows[0]["median_s"] == {"rnnkit": 1.0, "torch": 1.0}
+
+
+def test_time_rows_leaves_stolen_empty_where_the_kernel_does_not_report_it(monkeypatch):
+    monkeypatch.setattr(bench, "stolen_cpu_s", lambda: None)
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    rows = [dict(name="r", contestants={"rnnkit": lambda: None, "torch": lambda: None}, inner=1)]
+    bench.time_rows(rows, repeats=2, warmup=0)
+    assert rows[0]["stolen"] is None
+
+
+def test_stolen_cpu_s_reads_proc_stat_or_gives_none():
+    value = bench.stolen_cpu_s()
+    assert value is None or value >= 0.0
