@@ -12,8 +12,9 @@ which rnnkit was the faster. rnnkit's
 BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
 column is the row's matrix-product FLOPs divided by the best float32 product rate measured in this
 run (2048^3, before and after the rows), i.e. the time a perfect implementation would need. "CPU
-stolen" is the share of each library's timed CPU time that the hypervisor took (``/proc/stat``'s steal,
-in 10 ms ticks: read it for rows whose timed runs add up to a second or more).
+stolen" is the share of each library's timed CPU time that the hypervisor took (``/proc/stat``'s steal)
+and that time in CPU milliseconds: the counter comes in 10 ms ticks per CPU, so over a row's seven
+timed runs a few tens of milliseconds are within its reading error.
 Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``latest.png`` (``plot_bench.py``).
 """
 
@@ -270,7 +271,8 @@ def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
 
     Each row also gets ``stolen``: the share of the CPU time its timed runs could have used that the
     hypervisor took instead (``stolen_cpu_s``: on a shared VM a slow minute shows there), per
-    contestant, or None where it is not reported."""
+    contestant, and ``stolen_s``, that time in CPU seconds; None where it is not reported. The counter
+    comes in 10 ms ticks per CPU, so each timed run's reading may be off by that much per CPU."""
     for row in rows:
         for fn in row["contestants"].values():
             for _ in range(warmup):
@@ -305,8 +307,9 @@ def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
         row["median_s"] = {c: float(np.median(samples[(row["name"], c)])) for c in row["contestants"]}
         row["samples_s"] = {c: samples[(row["name"], c)] for c in row["contestants"]}
         shares = {c: stolen[(row["name"], c)] for c in row["contestants"]}
-        row["stolen"] = ({c: taken / total for c, (taken, total) in shares.items()}
-                         if all(total > 0 for _, total in shares.values()) else None)
+        measured = all(total > 0 for _, total in shares.values())
+        row["stolen"] = {c: taken / total for c, (taken, total) in shares.items()} if measured else None
+        row["stolen_s"] = {c: taken for c, (taken, _) in shares.items()} if measured else None
     return rows
 
 
@@ -500,8 +503,9 @@ def main(argv=None):
             lim = f"{fmt_ms(limit)} ms"
         pct = f"{100 * limit / med['rnnkit']:.0f}%"
         other = "; ".join(f"{c} {v * 1e6:.1f} us (rnnkit/{c} {med['rnnkit'] / v:.2f})" for c, v in others.items())
-        stolen = row["stolen"]
-        steal = f"{100 * stolen['rnnkit']:.1f}% / {100 * stolen['torch']:.1f}%" if stolen else "n/a"
+        stolen, stolen_s = row["stolen"], row["stolen_s"]
+        steal = (" / ".join(f"{100 * stolen[c]:.1f}% ({1e3 * stolen_s[c]:.0f} ms)" for c in ("rnnkit", "torch"))
+                 if stolen else "n/a")
         print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} {wins:>6} {lim:>9} {pct:>5}  "
               f"stolen {steal}  {other}")
         lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {wins} | {row['inner']} | {lim} | "
@@ -525,7 +529,8 @@ def main(argv=None):
               f"Product rates (the better of two measurements, before and after the rows): "
               + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
               ". limit = row FLOPs (matrix products only) / best product rate. CPU stolen: the share of the CPU "
-              "time of each library's timed runs that the hypervisor took (/proc/stat's steal, in 10 ms ticks), "
+              "time of each library's timed runs that the hypervisor took, and that CPU time (/proc/stat's steal, in 10 ms "
+              "ticks per CPU: tens of ms are within its reading error), "
               f"{100 * env['stolen_share']:.1f}% over the whole timing" if env.get("stolen_share") is not None
               else ". limit = row FLOPs (matrix products only) / best product rate.", ""]
     out = Path(args.out)

@@ -32,6 +32,7 @@ def test_time_rows_reports_each_contestants_share_of_cpu_stolen(monkeypatch):
     bench.time_rows(rows, repeats=3, warmup=1)
     assert calls == {"a": 4, "b": 4}  # one warm-up call and three timed
     assert rows[0]["stolen"] == pytest.approx({"rnnkit": 0.25, "torch": 0.0})  # 0.5 s of 2 CPU-seconds
+    assert rows[0]["stolen_s"] == pytest.approx({"rnnkit": 1.5, "torch": 0.0})  # over the three timed runs
     assert rows[0]["median_s"] == {"rnnkit": 1.0, "torch": 1.0}
 
 
@@ -40,7 +41,7 @@ def test_time_rows_leaves_stolen_empty_where_the_kernel_does_not_report_it(monke
     monkeypatch.setattr(bench.time, "sleep", lambda s: None)
     rows = [dict(name="r", contestants={"rnnkit": lambda: None, "torch": lambda: None}, inner=1)]
     bench.time_rows(rows, repeats=2, warmup=0)
-    assert rows[0]["stolen"] is None
+    assert rows[0]["stolen"] is None and rows[0]["stolen_s"] is None
 
 
 def test_stolen_cpu_s_reads_proc_stat_or_gives_none():
