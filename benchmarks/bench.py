@@ -258,6 +258,15 @@ def stolen_cpu_s():
         return None
 
 
+def stolen_note(env) -> str:
+    """The report header's sentence on the CPU the hypervisor took, or "" where it was not measured."""
+    if env.get("stolen_share") is None:
+        return ""
+    return (" CPU stolen: the share of the CPU time of each library's timed runs that the hypervisor took, and "
+            "that CPU time (/proc/stat's steal, in 10 ms ticks per CPU: tens of ms are within its reading "
+            f"error); {100 * env['stolen_share']:.1f}% over the whole timing.")
+
+
 def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
     """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``.
 
@@ -528,11 +537,7 @@ def main(argv=None):
               f"each repeat calls a row's step as many times as fill {args.min_sample} s (1-20, the same for both; column calls). "
               f"Product rates (the better of two measurements, before and after the rows): "
               + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
-              ". limit = row FLOPs (matrix products only) / best product rate. CPU stolen: the share of the CPU "
-              "time of each library's timed runs that the hypervisor took, and that CPU time (/proc/stat's steal, in 10 ms "
-              "ticks per CPU: tens of ms are within its reading error), "
-              f"{100 * env['stolen_share']:.1f}% over the whole timing" if env.get("stolen_share") is not None
-              else ". limit = row FLOPs (matrix products only) / best product rate.", ""]
+              ". limit = row FLOPs (matrix products only) / best product rate." + stolen_note(env), ""]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for row in rows:

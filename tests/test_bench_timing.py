@@ -47,3 +47,9 @@ def test_time_rows_leaves_stolen_empty_where_the_kernel_does_not_report_it(monke
 def test_stolen_cpu_s_reads_proc_stat_or_gives_none():
     value = bench.stolen_cpu_s()
     assert value is None or value >= 0.0
+
+
+def test_the_report_says_how_much_cpu_was_stolen_only_where_it_was_measured():
+    assert bench.stolen_note({"stolen_share": None}) == ""
+    assert bench.stolen_note({}) == ""
+    assert "1.2% over the whole timing" in bench.stolen_note({"stolen_share": 0.012})
