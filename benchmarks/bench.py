@@ -378,6 +378,16 @@ def peak_memory(shape, threads):
 
 
 # ------------------------------------------------------------------------------------------------ main
+def set_threads(n):
+    """Give NumPy's BLAS and torch the same ``n`` threads (torch: one inter-op thread)."""
+    from threadpoolctl import threadpool_limits
+    import torch
+
+    threadpool_limits(n)
+    torch.set_num_threads(n)
+    torch.set_num_interop_threads(1)
+
+
 def blas_info():
     try:
         from threadpoolctl import threadpool_info
@@ -410,12 +420,9 @@ def main(argv=None):
     repeats = args.repeats or (3 if args.quick else 7)
     N = args.threads
 
-    from threadpoolctl import threadpool_limits
     import torch
 
-    threadpool_limits(N)  # numpy's BLAS
-    torch.set_num_threads(N)
-    torch.set_num_interop_threads(1)
+    set_threads(N)
     import rnnkit
 
     env = dict(

@@ -3,11 +3,11 @@
  *   kernel_ab M K N calls rounds cores A.so B.so [C.so ...]
  *
  * Each .so is a build of src/rnnkit/nn/_packed.c (with other -D settings, or another revision's); each
- * round times `calls` products (M x K) @ (K x N) through each build in turn, on one core (cores 1, rnnkit_packed_matmul) or
- * shared with the build's helper thread (cores 2, rnnkit_packed_matmul2). Prints, for each build after
- * the first, the median over rounds of its rate over the first build's in the same round, with the
- * quartiles and the rounds in which it was faster, then each build's median rate. Paired rounds,
- * because this VM's speed drifts by 10-20% over minutes. */
+ * round times `calls` products (M x K) @ (K x N) through each build in turn, on one core (cores 1,
+ * rnnkit_packed_matmul) or shared with the build's helper thread (cores 2, rnnkit_packed_matmul2).
+ * Prints, for each build after the first, the median over rounds of its rate over the first build's in
+ * the same round, with the quartiles and the rounds in which it was faster, then each build's median
+ * rate. Paired rounds, because this VM's speed drifts by 10-20% over minutes. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>

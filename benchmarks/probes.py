@@ -15,6 +15,7 @@
     python benchmarks/probes.py optimiser   # the LM step's zeroing, clipping and SGD on two cores against one
     python benchmarks/probes.py processes   # bench.py's timing of a few rows in fresh processes: how each
                                             # library's median moves from one process to the next
+    python benchmarks/probes.py layer-phases  # RNN (c) and LSTM (b), forward and backward, phase by phase
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -188,13 +189,8 @@ def processes(repeats: int) -> None:
 def processes_child() -> None:
     sys.path.insert(0, HERE)
     import bench
-    import torch
-    from threadpoolctl import threadpool_limits
 
-    threads = os.cpu_count()
-    threadpool_limits(threads)  # as bench.py sets both libraries up
-    torch.set_num_threads(threads)
-    torch.set_num_interop_threads(1)
+    bench.set_threads(os.cpu_count())  # as bench.py sets both libraries up
     rng = np.random.default_rng(0)
     rows = []
     for kind, shape in PROCESS_ROWS:
@@ -429,13 +425,13 @@ def products(repeats: int) -> None:
               + " GFLOP/s")
 
     rng = np.random.default_rng(0)
-    for M, K, N in ((20, 650, 2600), (20, 2600, 650), (20, 200, 800)):
+    for M, K, N in ((20, 650, 2600), (20, 2600, 650), (20, 200, 800), (64, 256, 256)):
         W, a = rng.standard_normal((K, N), dtype=np.float32), rng.standard_normal((M, K), dtype=np.float32)
         P, out = packed.PackedMatrix(W), np.empty((M, N), np.float32)
         report((M, K, N), {"one core": lambda: P.matmul(a, out, cores=1),
                            "two cores": lambda: P.matmul(a, out, cores=2),
                            "OpenBLAS": lambda: np.matmul(a, W, out=out)}, 100)
-    for M, K, N in ((700, 650, 2600), (400, 200, 800)):
+    for M, K, N in ((700, 650, 2600), (400, 200, 800), (6400, 256, 256)):
         a, b = rng.standard_normal((M, K), dtype=np.float32), rng.standard_normal((K, N), dtype=np.float32)
         out = np.empty((M, N), np.float32)
         report((M, K, N), {"split": lambda: blas.matmul(out, a, b, split=True),
@@ -499,6 +495,61 @@ def lm_phases(repeats: int) -> None:
         medians = {k: float(np.median(v)) * 1e3 for k, v in phases.items()}
         print(f"LM step ({shape}) B{B} T{T} H{H}: " + ", ".join(f"{k} {v:.2f}" for k, v in medians.items())
               + f"; sum {sum(medians.values()):.1f} ms")
+
+
+def layer_phases(repeats: int) -> None:
+    """RNN (c) and LSTM (b) as ``bench.py`` times them, each pass split into phases, back to back in
+    steady state: the layers' products (input projections; input and weight gradients, or handing the
+    latter to the helper thread), the compiled span loops, packing ``W_h`` (the cells' ``alloc`` and
+    ``alloc_backward``), the join of the deferred products, and the rest (checks, copies to and from
+    time-major order, Python); medians in ms over ``10 * repeats`` passes after 10 warm-up passes."""
+    import rnnkit.nn.cells as cell_module
+    import rnnkit.nn.recurrent as recurrent
+    from rnnkit.nn import packed
+    from rnnkit.nn.recurrent import RecurrentUnit
+
+    spent: dict[str, float] = {}
+
+    def timed(fn, phase):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - t0
+        return run
+
+    patches = [(module, name, "products") for module in (recurrent, cell_module)
+               for name in ("matmul", "add_column_sums")]
+    patches += [(packed, "join_deferred", "join"), (RecurrentUnit, "_forward_steps", "loops"),
+                (RecurrentUnit, "_backward_steps", "loops")]
+    classes = cells()
+    for cls in {type(layer_cls(1, 1).cell) for layer_cls in classes.values()}:
+        patches += [(cls, "forward_loop", "loops"), (cls, "backward_loop", "loops"), (cls, "alloc", "packing"),
+                    (cls, "alloc_backward", "packing")]
+    plain = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for (owner, name, phase), (_, _, fn) in zip(patches, plain):
+            setattr(owner, name, timed(fn, phase))
+        for name, (B, T, H, L) in (("RNN", (64, 100, 256, 1)), ("LSTM", (20, 20, 200, 2))):
+            rng = np.random.default_rng(0)
+            layer = classes[name](H, H, num_layers=L, rng=rng)
+            x, dy = (rng.standard_normal((B, T, H), dtype=np.float32) for _ in range(2))
+            times: dict[str, list[float]] = {}
+            for n in range(10 + 10 * repeats):
+                for label, run in (("forward", lambda: layer.forward(x)), ("backward", lambda: layer.backward(dy))):
+                    spent.clear()
+                    t0 = time.perf_counter()
+                    run()
+                    total = time.perf_counter() - t0
+                    if n >= 10:
+                        for phase, t in {**spent, "rest": total - sum(spent.values()), "total": total}.items():
+                            times.setdefault(f"{label} {phase}", []).append(t)
+            print(f"{name} B{B} T{T} H{H} L{L}: " + ", ".join(f"{k} {np.median(v) * 1e3:.2f}" for k, v in times.items())
+                  + " ms")
+    finally:
+        for owner, name, fn in plain:
+            setattr(owner, name, fn)
 
 
 def blas_loops(repeats: int) -> None:
@@ -573,16 +624,14 @@ def main() -> None:
         return timeout_child()
     if sys.argv[1:] == ["_processes-child"]:
         return processes_child()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["trace", "spin", "timeout", "wavefront-b", "loop-batch", "two-cores",
-                                          "products", "defer", "layout", "softmax", "lm-phases", "blas-loops",
-                                          "optimiser", "processes"])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
               "layout": layout, "softmax": softmax, "lm-phases": lm_phases, "blas-loops": blas_loops,
-              "optimiser": optimiser, "processes": processes}
+              "optimiser": optimiser, "processes": processes, "layer-phases": layer_phases}
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("probe", choices=list(probes))
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
     probes[args.probe](args.repeats)
 
 

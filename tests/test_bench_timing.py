@@ -1,6 +1,7 @@
 """``benchmarks/bench.py``'s timing loop: round-robin medians, and the CPU time the hypervisor took."""
 
 import importlib.util
+import io
 import sys
 from pathlib import Path
 
@@ -44,9 +45,13 @@ def test_time_rows_leaves_stolen_empty_where_the_kernel_does_not_report_it(monke
     assert rows[0]["stolen"] is None and rows[0]["stolen_s"] is None
 
 
-def test_stolen_cpu_s_reads_proc_stat_or_gives_none():
-    value = bench.stolen_cpu_s()
-    assert value is None or value >= 0.0
+def test_stolen_cpu_s_reads_the_steal_field_of_proc_stat(monkeypatch):
+    lines = {"stat": "cpu  7478134 40662 473096 6956815 35895 0 15365 172296 0 0\ncpu0 1 2 3\n"}
+    monkeypatch.setattr(bench, "open", lambda path: io.StringIO(lines["stat"]), raising=False)
+    monkeypatch.setattr(bench.os, "sysconf", lambda name: 100)
+    assert bench.stolen_cpu_s() == pytest.approx(1722.96)  # the eighth number, in ticks of 1/100 s
+    lines["stat"] = "cpu  1 2 3 4\n"  # a kernel that does not count steal
+    assert bench.stolen_cpu_s() is None
 
 
 def test_the_report_says_how_much_cpu_was_stolen_only_where_it_was_measured():
