@@ -7,13 +7,12 @@
 Method: every row's contestants are warmed up, then timed round-robin — repeat r times every
 contestant of every row once, rotating the order within a row each round, each run after a short
 sleep so the other library's spinning threads have parked; a run of a fast row calls its step several
-times back to back (``--min-sample``) — and the median is reported, with the number of rounds in
-which rnnkit was the faster. rnnkit's
-BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
+times back to back (``--min-sample``) — and the median is reported, with the ratio's 90% bootstrap interval
+(``ratio_interval``) and the number of rounds in which rnnkit was the faster. rnnkit's BLAS and torch get the same number of threads (``--threads``, default: all cores). The "limit"
 column is the row's matrix-product FLOPs divided by the best float32 product rate measured in this
 run (2048^3, before and after the rows), i.e. the time a perfect implementation would need. "CPU
 stolen" is the share of each library's timed CPU time that the hypervisor took (``/proc/stat``'s steal)
-and that time in CPU milliseconds: the counter comes in 10 ms ticks per CPU, so over a row's seven
+and that time in CPU milliseconds: the counter comes in 10 ms ticks per CPU, so over a row's
 timed runs a few tens of milliseconds are within its reading error.
 Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``latest.png`` (``plot_bench.py``).
 """
@@ -267,6 +266,24 @@ def stolen_note(env) -> str:
             f"error); {100 * env['stolen_share']:.1f}% over the whole timing.")
 
 
+def bootstrap_ratios(a, b, draws=4000, seed=0) -> np.ndarray:
+    """``draws`` bootstrap replicates of ``median(a) / median(b)``: each contestant's timed runs
+    resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return (np.median(rng.choice(a, (draws, a.size)), axis=1) /
+            np.median(rng.choice(b, (draws, b.size)), axis=1))
+
+
+def ratio_interval(a, b, level=0.9) -> tuple[float, float]:
+    """``(low, high)``: the ``level`` percentile-bootstrap interval of ``median(a) / median(b)``. Over
+    twenty-eight runs of this bench with seven repeats, the ratios' spread from run to run was as wide
+    as the bootstrap predicts from within one run (``plot_bench.py --spread``): a run's samples, not
+    the runs, carry the uncertainty."""
+    low, high = np.quantile(bootstrap_ratios(a, b), [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
 def time_rows(rows, repeats, warmup=2, settle=0.25, min_sample=0.1):
     """Round-robin timing: ``rows`` is a list of dicts with ``contestants: {name: fn}``.
 
@@ -405,9 +422,11 @@ def fmt_ms(s):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 repeats instead of 7, smaller streaming loops")
+    ap.add_argument("--quick", action="store_true", help="3 repeats instead of 21, smaller streaming loops")
     ap.add_argument("--only", default=None, help="run rows whose name contains this (case-insensitive)")
-    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="timed runs per contestant and row (default 21: with 7, one run's ratio moved about "
+                         "+-10%% from run to run, all of it the sampling spread within a run)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--settle", type=float, default=0.25,
@@ -417,7 +436,7 @@ def main(argv=None):
                          "times back to back per run (1 to 20, the same count for every contestant); 0: one call")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 7)
+    repeats = args.repeats or (3 if args.quick else 21)
     N = args.threads
 
     import torch
@@ -490,15 +509,18 @@ def main(argv=None):
         memory = {s: peak_memory(s, N) for s in ("a", "b")}
 
     # ------------------------------------------------------------------------------------- report
-    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | rnnkit faster in | calls | limit | rnnkit % of limit | "
+    lines = [f"| row | rnnkit | torch | ratio rnnkit/torch | its 90% interval | rnnkit faster in | calls | limit | rnnkit % of limit | "
              "CPU stolen, rnnkit / torch | other |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     print()
-    print(f"{'row':<48} {'rnnkit':>10} {'torch':>10} {'ratio':>6} {'faster':>6} {'limit':>9} {'%lim':>5}  other")
+    print(f"{'row':<48} {'rnnkit':>10} {'torch':>10} {'ratio (90% interval)':>20} {'faster':>6} {'limit':>9} {'%lim':>5}  other")
     for row in rows:
         med = row["median_s"]
         ratio = med["rnnkit"] / med["torch"]
         row["ratio"] = ratio
+        samples = row["samples_s"]
+        row["ratio_interval"] = {c: ratio_interval(samples["rnnkit"], samples[c]) for c in samples if c != "rnnkit"}
+        low, high = row["ratio_interval"]["torch"]
         # the repeats pair up (each repeat times every contestant once, one after the other): in how many
         # was rnnkit the faster? A median ratio near 1 with 4 of 7 is a tie; 7 of 7 is not noise.
         pairs = list(zip(row["samples_s"]["rnnkit"], row["samples_s"]["torch"]))
@@ -518,13 +540,14 @@ def main(argv=None):
             vals = [f"{fmt_ms(med[c])} ms" for c in ("rnnkit", "torch")]
             lim = f"{fmt_ms(limit)} ms"
         pct = f"{100 * limit / med['rnnkit']:.0f}%"
-        other = "; ".join(f"{c} {v * 1e6:.1f} us (rnnkit/{c} {med['rnnkit'] / v:.2f})" for c, v in others.items())
+        other = "; ".join(f"{c} {v * 1e6:.1f} us (rnnkit/{c} {med['rnnkit'] / v:.2f}, "
+                          f"{'-'.join(f'{x:.2f}' for x in row['ratio_interval'][c])})" for c, v in others.items())
         stolen, stolen_s = row["stolen"], row["stolen_s"]
         steal = (" / ".join(f"{100 * stolen[c]:.1f}% ({1e3 * stolen_s[c]:.0f} ms)" for c in ("rnnkit", "torch"))
                  if stolen else "n/a")
-        print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} {wins:>6} {lim:>9} {pct:>5}  "
+        print(f"{row['name']:<48} {vals[0]:>10} {vals[1]:>10} {ratio:6.2f} ({low:.2f}-{high:.2f}) {wins:>6} {lim:>9} {pct:>5}  "
               f"stolen {steal}  {other}")
-        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {wins} | {row['inner']} | {lim} | "
+        lines.append(f"| {row['name']} | {vals[0]} | {vals[1]} | **{ratio:.2f}** | {low:.2f}-{high:.2f} | {wins} | {row['inner']} | {lim} | "
                      f"{pct} | {steal} | {other} |")
     if memory:
         print()
@@ -541,6 +564,7 @@ def main(argv=None):
               f"{env['cpu']}, {env['cores']} cores; threads {N} (numpy BLAS via threadpoolctl, "
               f"torch.set_num_threads({N})); BLAS: {env['blas']}; numpy {env['numpy']}, torch {env['torch']} "
               f"(mkldnn {env['torch_mkldnn']}). Medians of {repeats} interleaved repeats after warm-up, {args.settle} s of sleep before each; "
+              "the interval is the ratio's 90% bootstrap interval over those repeats; "
               f"each repeat calls a row's step as many times as fill {args.min_sample} s (1-20, the same for both; column calls). "
               f"Product rates (the better of two measurements, before and after the rows): "
               + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +

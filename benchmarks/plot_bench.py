@@ -1,11 +1,13 @@
 """A PNG of ``bench.py`` runs: each row's ratio rnnkit/torch (and, for the streaming rows, rnnkit's time
 over onnxruntime's on two threads), one dot per run, beside the goal of issue #3. With ``--table``, the
 same runs as a Markdown table instead: per row, the goal, the least, median and largest ratio over the
-runs, and in how many of them the goal was met, the misses named by run.
+runs, and in how many of them the goal was met, the misses named by run. With ``--spread``, how far the
+ratio moved between the runs against what each run's own samples predict.
 
     python benchmarks/plot_bench.py                                   # results/latest.json
     python benchmarks/plot_bench.py results/bench-run-05*.json --out results/ratios.png
     python benchmarks/plot_bench.py results/bench-run-07*.json --table
+    python benchmarks/plot_bench.py results/bench-run-*.json --spread    # run-to-run against within-run spread
 
 ``bench.py`` draws its own run this way next to ``latest.md`` (``latest.png``).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,18 +36,62 @@ def goal(name: str) -> float | None:
     return OTHER_GOAL  # RNN, GRU and every batch-1 row
 
 
-def series(runs: list[dict]) -> list[tuple[str, list[float], float | None]]:
-    """``(label, ratios over the runs, goal)`` per row, in the runs' order; streaming rows twice."""
-    out: dict[str, tuple[list[float], float | None]] = {}
+def series(runs: list[dict]) -> list[tuple[str, list[float], float | None, list]]:
+    """``(label, ratios over the runs, goal, intervals)`` per row, in the runs' order; streaming rows
+    twice. ``intervals``: each run's 90% interval of the ratio (``bench.ratio_interval``), or None for
+    runs that predate it."""
+    out: dict[str, tuple[list[float], float | None, list]] = {}
     for run in runs:
         for row in run["rows"]:
             name = row["name"].replace(" fwd+bwd", "").replace(" (inference)", "")
-            out.setdefault(name + " / torch", ([], goal(row["name"])))[0].append(row["ratio"])
-            times = row["median_s"]
-            if "onnxruntime(2t)" in times:
-                ratio = times["rnnkit"] / times["onnxruntime(2t)"]
-                out.setdefault(name + " / onnxruntime 2t", ([], ORT_GOAL))[0].append(ratio)
-    return [(label, ratios, g) for label, (ratios, g) in out.items()]
+            intervals = row.get("ratio_interval", {})
+            for other, label in (("torch", " / torch"), ("onnxruntime(2t)", " / onnxruntime 2t")):
+                if other not in row["median_s"]:
+                    continue
+                g = goal(row["name"]) if other == "torch" else ORT_GOAL
+                ratios, _, bounds = out.setdefault(name + label, ([], g, []))
+                ratios.append(row["median_s"]["rnnkit"] / row["median_s"][other])
+                bounds.append(intervals.get(other))
+    return [(label, ratios, g, bounds) for label, (ratios, g, bounds) in out.items()]
+
+
+def spread(runs: list[dict]) -> list[tuple[str, int, float, float, float]]:
+    """Where a run's uncertainty comes from: per row ``(label, runs, between, within, pooled)``, the
+    standard deviation of the log ratio between the runs, the mean over the runs of its bootstrap
+    standard deviation within each run (``bench.bootstrap_ratios``), and the ratio of the medians of
+    all the runs' samples pooled. ``within`` close to ``between`` says that the runs differ as much
+    as their samples predict, and no more. Runs without samples are left out."""
+    import numpy as np
+
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    from bench import bootstrap_ratios
+
+    found: dict[str, list[tuple[list, list]]] = {}
+    for run in runs:
+        for row in run["rows"]:
+            samples = row.get("samples_s")
+            if not samples:
+                continue
+            name = row["name"].replace(" fwd+bwd", "").replace(" (inference)", "")
+            for other, label in (("torch", " / torch"), ("onnxruntime(2t)", " / onnxruntime 2t")):
+                if other in samples:
+                    found.setdefault(name + label, []).append((samples["rnnkit"], samples[other]))
+    out = []
+    for label, pairs in found.items():
+        logs = [np.log(np.median(a) / np.median(b)) for a, b in pairs]
+        within = [np.std(np.log(bootstrap_ratios(a, b, draws=1000))) for a, b in pairs]
+        pooled = np.median(np.concatenate([a for a, _ in pairs])) / np.median(np.concatenate([b for _, b in pairs]))
+        out.append((label, len(pairs), float(np.std(logs)), float(np.mean(within)), float(pooled)))
+    return out
+
+
+def spread_table(runs: list[dict]) -> str:
+    lines = ["| row | runs | sd of log ratio between runs | mean sd within a run (bootstrap) | ratio of pooled medians |",
+             "|---|---:|---:|---:|---:|"]
+    for label, n, between, within, pooled in spread(runs):
+        lines.append(f"| {label} | {n} | {between:.3f} | {within:.3f} | {pooled:.3f} |")
+    return "\n".join(lines)
 
 
 def plot(runs: list[dict], path: Path, title: str) -> None:
@@ -55,18 +102,21 @@ def plot(runs: list[dict], path: Path, title: str) -> None:
 
     rows = series(runs)
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(rows) + 1.6))
-    for y, (label, ratios, g) in enumerate(rows):
+    for y, (label, ratios, g, bounds) in enumerate(rows):
         met = [g is None or r <= g for r in ratios]
+        for bound in bounds:
+            if bound is not None:
+                ax.plot(bound, [y, y], color="tab:gray", lw=0.8, alpha=0.5, zorder=1)
         ax.scatter(ratios, [y] * len(ratios), s=22, zorder=3,
                    c=["tab:green" if ok else "tab:red" for ok in met] if g is not None else "tab:gray")
         if g is not None:
             ax.plot([g, g], [y - 0.4, y + 0.4], color="black", lw=1.5, zorder=2)
-    ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
+    ax.set_yticks(range(len(rows)), [label for label, *_ in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.axvline(1.0, color="gray", lw=0.6, ls=":")
     ax.set_xlabel("time ratio, log scale (below 1: rnnkit faster)\nblack tick: the goal; dots: runs "
-                  "(green: met, red: missed, gray: reference rows)", fontsize=8)
+                  "(green: met, red: missed, gray: reference rows); gray lines: each run's 90% interval", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", which="both", lw=0.3, alpha=0.5)
     fig.tight_layout()
@@ -76,18 +126,20 @@ def plot(runs: list[dict], path: Path, title: str) -> None:
 
 def table(runs: list[dict], names: list[str]) -> str:
     """A Markdown table of ``series(runs)``: one line per row; ``names`` label the runs (one each), and
-    each miss is given with its run's name. A ratio is met when it is at most the goal."""
+    each miss is given with its run's name (and its 90% interval where the run has one). A ratio is met
+    when it is at most the goal."""
     lines = ["| row | goal | runs | least | median | largest | goal met in | misses |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for label, ratios, g in series(runs):
+    for label, ratios, g, bounds in series(runs):
         ordered = sorted(ratios)
         n = len(ordered)
         median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
         if g is None:
             met, misses, goal_text = "", "", "(reference)"
         else:
-            missed = [(name, r) for name, r in zip(names, ratios) if r > g]
+            missed = [(name, r, bound) for name, r, bound in zip(names, ratios, bounds) if r > g]
             met = f"{n - len(missed)}/{n}"
-            misses = ", ".join(f"{r:.2f} ({name})" for name, r in missed)
+            misses = ", ".join(f"{r:.2f} ({name}{'' if bound is None else ', %.2f-%.2f' % tuple(bound)})"
+                               for name, r, bound in missed)
             goal_text = f"≤ {g:.2f}"
         lines.append(f"| {label} | {goal_text} | {n} | {ordered[0]:.2f} | {median:.2f} | {ordered[-1]:.2f} | {met} | "
                      f"{misses} |")
@@ -109,9 +161,16 @@ def main() -> None:
     ap.add_argument("--table", action="store_true",
                     help="print a Markdown table of the runs (least, median, largest ratio; goal met in n/N) "
                          "instead of drawing")
+    ap.add_argument("--spread", action="store_true",
+                    help="print, per row, how much the ratio moved between the runs against what each run's own "
+                         "samples predict (bootstrap), and the ratio over all their samples pooled")
     args = ap.parse_args()
     files = [Path(f) for f in args.runs] or [HERE / "results" / "latest.json"]
     runs = [json.loads(f.read_text()) for f in files]
+    if args.spread:
+        print(f"{title_for(runs)}\n")
+        print(spread_table(runs))
+        return
     if args.table:
         print(f"{title_for(runs)}\n")
         print(table(runs, [f.parent.name if f.stem == "latest" else f.stem for f in files]))

@@ -24,7 +24,7 @@ def test_each_row_gets_its_goal_and_streaming_rows_a_second_against_onnxruntime(
     assert plot_bench.goal("textbook LSTM (a) B20 T35 H650 L2 fwd+bwd") is None
     runs = [dict(rows=[row("RNN (c) B64 fwd+bwd", r), row("streaming LSTM step B1 H256 (inference)", r / 10,
                                                          **{"onnxruntime(2t)": r / 5})]) for r in (0.7, 0.9)]
-    got = {label: (ratios, goal) for label, ratios, goal in plot_bench.series(runs)}
+    got = {label: (ratios, goal) for label, ratios, goal, _ in plot_bench.series(runs)}
     assert got["RNN (c) B64 / torch"] == ([0.7, 0.9], 0.8)
     assert got["streaming LSTM step B1 H256 / onnxruntime 2t"][0] == pytest.approx([0.5, 0.5])
     assert got["streaming LSTM step B1 H256 / onnxruntime 2t"][1] == 1.0
@@ -49,3 +49,33 @@ def test_table_gives_each_rows_spread_over_the_runs_and_names_the_misses():
     assert reference[1] == "(reference)" and reference[6:] == ["", ""]
     odd = plot_bench.table(runs[:3], ["r1", "r2", "r3"]).splitlines()[2]
     assert "| 0.70 |" in odd  # the median of three is the middle one
+
+
+def test_series_and_table_carry_each_runs_interval_where_it_has_one():
+    runs = [dict(rows=[row("RNN (c) B64 fwd+bwd", 0.9)]),
+            dict(rows=[dict(row("RNN (c) B64 fwd+bwd", 0.85), ratio_interval=dict(torch=(0.81, 0.88)))])]
+    (label, ratios, goal, bounds), = plot_bench.series(runs)
+    assert bounds == [None, (0.81, 0.88)]
+    cells = [c.strip() for c in plot_bench.table(runs, ["old", "new"]).splitlines()[2].strip("|").split("|")]
+    assert cells[-1] == "0.90 (old), 0.85 (new, 0.81-0.88)"
+
+
+def test_spread_compares_the_runs_with_what_their_own_samples_predict():
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(1)
+
+    def run(shift=1.0):
+        a = np.exp(rng.normal(np.log(0.7), 0.1, 21)) * shift
+        b = np.exp(rng.normal(0.0, 0.1, 21))
+        return dict(rows=[dict(name="RNN (c) B64 fwd+bwd", samples_s=dict(rnnkit=list(a), torch=list(b)),
+                               median_s=dict(rnnkit=float(np.median(a)), torch=float(np.median(b))))])
+
+    same = [run() for _ in range(30)]
+    (label, n, between, within, pooled), = plot_bench.spread(same)
+    assert (label, n) == ("RNN (c) B64 / torch", 30)
+    assert pooled == pytest.approx(0.7, rel=0.03)
+    assert 0.6 < between / within < 1.6  # runs that differ only by their samples
+    shifted = [run(shift) for shift in (0.6, 1.5) * 15]  # runs that move by more than their samples say
+    _, _, between, within, _ = plot_bench.spread(shifted)[0]
+    assert between > 3 * within
+    assert "| RNN (c) B64 / torch | 30 |" in plot_bench.spread_table(same)

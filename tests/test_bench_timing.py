@@ -58,3 +58,18 @@ def test_the_report_says_how_much_cpu_was_stolen_only_where_it_was_measured():
     assert bench.stolen_note({"stolen_share": None}) == ""
     assert bench.stolen_note({}) == ""
     assert "1.2% over the whole timing" in bench.stolen_note({"stolen_share": 0.012})
+
+
+def test_ratio_interval_brackets_the_ratio_and_narrows_with_more_repeats():
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (7, 63):
+        a = np.exp(rng.normal(np.log(0.8), 0.15, n))
+        b = np.exp(rng.normal(0.0, 0.15, n))
+        low, high = bench.ratio_interval(a, b)
+        assert low < np.median(a) / np.median(b) < high
+        widths.append(high - low)
+    assert widths[1] < 0.6 * widths[0]  # ~sqrt(7/63) = 1/3 of the width, with room for the draw
+    low, high = bench.ratio_interval([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
+    assert low == high == 0.5
