@@ -405,6 +405,23 @@ def set_threads(n):
     torch.set_num_interop_threads(1)
 
 
+def raise_malloc_thresholds(mib: int) -> bool:
+    """Set glibc's mmap and trim thresholds to ``mib`` MiB (``mallopt``) for this process: memory a
+    call frees stays in the heap for the next call, instead of going back to the kernel and being
+    faulted in anew (by default glibc maps blocks from 128 KiB up to a threshold that moves, and trims
+    the heap). torch allocates its intermediates per call and so pays page faults by default;
+    jemalloc or TCMalloc, which Intel's tuning guide for PyTorch on CPUs suggests, avoid them too. False where the
+    C library is not glibc."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_MMAP_THRESHOLD, mib << 20)) and bool(mallopt(M_TRIM_THRESHOLD, mib << 20))
+
+
 def blas_info():
     try:
         from threadpoolctl import threadpool_info
@@ -434,11 +451,17 @@ def main(argv=None):
     ap.add_argument("--min-sample", type=float, default=0.1,
                     help="seconds each timed run should last: rows faster than this call their step several "
                          "times back to back per run (1 to 20, the same count for every contestant); 0: one call")
+    ap.add_argument("--malloc-thresholds", type=int, default=0, metavar="MIB",
+                    help="set glibc's mmap and trim thresholds to MIB MiB first (mallopt), so that neither library "
+                         "pays page faults for memory it frees and allocates again each call; default: glibc's "
+                         "own settings. The memory rows run in processes of their own, with glibc's settings")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 21)
     N = args.threads
 
+    if args.malloc_thresholds and not raise_malloc_thresholds(args.malloc_thresholds):
+        ap.error("--malloc-thresholds needs glibc")
     import torch
 
     set_threads(N)
@@ -450,7 +473,7 @@ def main(argv=None):
         threads=N, blas=blas_info(), torch_threads=torch.get_num_threads(),
         torch_mkldnn=bool(torch.backends.mkldnn.is_available()),
         command="python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        repeats=repeats, date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        repeats=repeats, date=time.strftime("%Y-%m-%d %H:%M:%S"), malloc_thresholds_mib=args.malloc_thresholds,
     )
     try:
         env["cpu"] = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
@@ -568,7 +591,9 @@ def main(argv=None):
               f"each repeat calls a row's step as many times as fill {args.min_sample} s (1-20, the same for both; column calls). "
               f"Product rates (the better of two measurements, before and after the rows): "
               + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) +
-              ". limit = row FLOPs (matrix products only) / best product rate." + stolen_note(env), ""]
+              ". limit = row FLOPs (matrix products only) / best product rate." + stolen_note(env)
+              + (f" glibc's mmap and trim thresholds set to {args.malloc_thresholds} MiB (--malloc-thresholds)."
+                 if args.malloc_thresholds else ""), ""]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for row in rows:

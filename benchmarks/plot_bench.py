@@ -36,10 +36,19 @@ def goal(name: str) -> float | None:
     return OTHER_GOAL  # RNN, GRU and every batch-1 row
 
 
+def _bench():
+    """``bench.py``, for its bootstrap of a ratio."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import bench
+
+    return bench
+
+
 def series(runs: list[dict]) -> list[tuple[str, list[float], float | None, list]]:
     """``(label, ratios over the runs, goal, intervals)`` per row, in the runs' order; streaming rows
-    twice. ``intervals``: each run's 90% interval of the ratio (``bench.ratio_interval``), or None for
-    runs that predate it."""
+    twice. ``intervals``: each run's 90% interval of the ratio (``bench.ratio_interval``; computed here
+    from the samples for runs that predate it), or None for runs without samples."""
     out: dict[str, tuple[list[float], float | None, list]] = {}
     for run in runs:
         for row in run["rows"]:
@@ -51,21 +60,24 @@ def series(runs: list[dict]) -> list[tuple[str, list[float], float | None, list]
                 g = goal(row["name"]) if other == "torch" else ORT_GOAL
                 ratios, _, bounds = out.setdefault(name + label, ([], g, []))
                 ratios.append(row["median_s"]["rnnkit"] / row["median_s"][other])
-                bounds.append(intervals.get(other))
+                bound = intervals.get(other)
+                samples = row.get("samples_s", {})
+                if bound is None and other in samples and "rnnkit" in samples:
+                    bound = _bench().ratio_interval(samples["rnnkit"], samples[other])
+                bounds.append(bound)
     return [(label, ratios, g, bounds) for label, (ratios, g, bounds) in out.items()]
 
 
-def spread(runs: list[dict]) -> list[tuple[str, int, float, float, float]]:
-    """Where a run's uncertainty comes from: per row ``(label, runs, between, within, pooled)``, the
-    standard deviation of the log ratio between the runs, the mean over the runs of its bootstrap
-    standard deviation within each run (``bench.bootstrap_ratios``), and the ratio of the medians of
-    all the runs' samples pooled. ``within`` close to ``between`` says that the runs differ as much
-    as their samples predict, and no more. Runs without samples are left out."""
+def spread(runs: list[dict], repeats: int = 21) -> list[tuple[str, int, float, float, float, float]]:
+    """Where a run's uncertainty comes from: per row ``(label, runs, between, within, pooled, ahead)``:
+    the standard deviation of the log ratio between the runs; the mean over the runs of its bootstrap
+    standard deviation within each run (``bench.bootstrap_ratios``); the ratio of the medians of all
+    the runs' samples pooled; and the standard deviation a run of ``repeats`` repeats would have, drawn
+    from those pooled samples. ``within`` close to ``between`` says that the runs differ as much as
+    their samples predict, and no more. Runs without samples are left out."""
     import numpy as np
 
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    from bench import bootstrap_ratios
+    bootstrap_ratios = _bench().bootstrap_ratios
 
     found: dict[str, list[tuple[list, list]]] = {}
     for run in runs:
@@ -81,16 +93,21 @@ def spread(runs: list[dict]) -> list[tuple[str, int, float, float, float]]:
     for label, pairs in found.items():
         logs = [np.log(np.median(a) / np.median(b)) for a, b in pairs]
         within = [np.std(np.log(bootstrap_ratios(a, b, draws=1000))) for a, b in pairs]
-        pooled = np.median(np.concatenate([a for a, _ in pairs])) / np.median(np.concatenate([b for _, b in pairs]))
-        out.append((label, len(pairs), float(np.std(logs)), float(np.mean(within)), float(pooled)))
+        a_all, b_all = (np.concatenate([pair[i] for pair in pairs]) for i in (0, 1))
+        rng = np.random.default_rng(0)
+        ahead = np.log(np.median(rng.choice(a_all, (2000, repeats)), axis=1) /
+                       np.median(rng.choice(b_all, (2000, repeats)), axis=1))
+        out.append((label, len(pairs), float(np.std(logs)), float(np.mean(within)),
+                    float(np.median(a_all) / np.median(b_all)), float(np.std(ahead))))
     return out
 
 
-def spread_table(runs: list[dict]) -> str:
-    lines = ["| row | runs | sd of log ratio between runs | mean sd within a run (bootstrap) | ratio of pooled medians |",
-             "|---|---:|---:|---:|---:|"]
-    for label, n, between, within, pooled in spread(runs):
-        lines.append(f"| {label} | {n} | {between:.3f} | {within:.3f} | {pooled:.3f} |")
+def spread_table(runs: list[dict], repeats: int = 21) -> str:
+    lines = ["| row | runs | sd of log ratio between runs | mean sd within a run (bootstrap) | ratio of pooled medians | "
+             f"sd of a run of {repeats} repeats, drawn from the pool |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, n, between, within, pooled, ahead in spread(runs, repeats):
+        lines.append(f"| {label} | {n} | {between:.3f} | {within:.3f} | {pooled:.3f} | {ahead:.3f} |")
     return "\n".join(lines)
 
 
@@ -126,9 +143,10 @@ def plot(runs: list[dict], path: Path, title: str) -> None:
 
 def table(runs: list[dict], names: list[str]) -> str:
     """A Markdown table of ``series(runs)``: one line per row; ``names`` label the runs (one each), and
-    each miss is given with its run's name (and its 90% interval where the run has one). A ratio is met
-    when it is at most the goal."""
-    lines = ["| row | goal | runs | least | median | largest | goal met in | misses |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    each miss is given with its run's name (and its 90% interval where the run has one); the runs'
+    intervals together, from the lowest bound to the highest. A ratio is met when it is at most the goal."""
+    lines = ["| row | goal | runs | least | median | largest | 90% intervals, lowest-highest | goal met in | misses |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for label, ratios, g, bounds in series(runs):
         ordered = sorted(ratios)
         n = len(ordered)
@@ -141,8 +159,10 @@ def table(runs: list[dict], names: list[str]) -> str:
             misses = ", ".join(f"{r:.2f} ({name}{'' if bound is None else ', %.2f-%.2f' % tuple(bound)})"
                                for name, r, bound in missed)
             goal_text = f"≤ {g:.2f}"
-        lines.append(f"| {label} | {goal_text} | {n} | {ordered[0]:.2f} | {median:.2f} | {ordered[-1]:.2f} | {met} | "
-                     f"{misses} |")
+        known = [bound for bound in bounds if bound is not None]
+        span = f"{min(b[0] for b in known):.2f}-{max(b[1] for b in known):.2f}" if known else ""
+        lines.append(f"| {label} | {goal_text} | {n} | {ordered[0]:.2f} | {median:.2f} | {ordered[-1]:.2f} | {span} | "
+                     f"{met} | {misses} |")
     return "\n".join(lines)
 
 
@@ -164,12 +184,14 @@ def main() -> None:
     ap.add_argument("--spread", action="store_true",
                     help="print, per row, how much the ratio moved between the runs against what each run's own "
                          "samples predict (bootstrap), and the ratio over all their samples pooled")
+    ap.add_argument("--repeats", type=int, default=21,
+                    help="with --spread: the repeats per run whose spread to draw from the pooled samples (default 21)")
     args = ap.parse_args()
     files = [Path(f) for f in args.runs] or [HERE / "results" / "latest.json"]
     runs = [json.loads(f.read_text()) for f in files]
     if args.spread:
         print(f"{title_for(runs)}\n")
-        print(spread_table(runs))
+        print(spread_table(runs, args.repeats))
         return
     if args.table:
         print(f"{title_for(runs)}\n")

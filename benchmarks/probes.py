@@ -16,6 +16,8 @@
     python benchmarks/probes.py processes   # bench.py's timing of a few rows in fresh processes: how each
                                             # library's median moves from one process to the next
     python benchmarks/probes.py layer-phases  # RNN (c) and LSTM (b), forward and backward, phase by phase
+    python benchmarks/probes.py page-faults # LSTM layers in fresh processes: page faults per call, with and
+                                            # without glibc's allocator thresholds raised
 
 Each prints its measurements (medians over the repeats); nothing is written.
 """
@@ -199,6 +201,44 @@ def processes_child() -> None:
                                                                 "torch": bench.torch_layer(kind, B, T, H, L, rng)}))
     bench.time_rows(rows, 7)
     print(json.dumps({row["name"]: row["median_s"] for row in rows}))
+
+
+RAISED_THRESHOLDS = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_": str(1 << 28)}
+
+
+def page_faults(repeats: int) -> None:
+    """Each LSTM shape of ``bench.py`` in a fresh process of its own, as a user's script would run it:
+    per library, the minor page faults and the time per forward + backward call (``10 * repeats``
+    calls in a row after 5 warm-up calls); then again with glibc's mmap and trim thresholds raised to
+    256 MiB (``RAISED_THRESHOLDS``), so that freed memory is reused instead of handed back and faulted
+    in anew. Inside ``bench.py`` the rows run after larger ones, which raise glibc's thresholds."""
+    for shape in ("a", "b", "c", "d"):
+        for label, extra in (("glibc's defaults", {}), ("thresholds at 256 MiB", RAISED_THRESHOLDS)):
+            out = subprocess.run([sys.executable, __file__, "_page-faults-child", shape, str(10 * repeats)],
+                                 capture_output=True, text=True, check=True, env={**os.environ, **extra})
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"LSTM ({shape}), {label}: " + ", ".join(
+                f"{c} {v['faults']:.0f} faults and {v['ms']:.2f} ms per call" for c, v in got.items()), flush=True)
+
+
+def page_faults_child(shape: str, calls: int) -> None:
+    sys.path.insert(0, HERE)
+    import bench
+
+    bench.set_threads(os.cpu_count())
+    rng = np.random.default_rng(0)
+    B, T, H, L = bench.SHAPES[shape]
+    got = {}
+    for name, make in (("rnnkit", bench.rnnkit_layer), ("torch", bench.torch_layer)):
+        step = make("LSTM", B, T, H, L, rng)
+        for _ in range(5):
+            step()
+        faults0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        for _ in range(calls):
+            step()
+        got[name] = dict(ms=(time.perf_counter() - t0) / calls * 1e3,
+                         faults=(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / calls)
+    print(json.dumps(got))
 
 
 def alternate(layer, settings: dict, repeats: int, B: int, T: int) -> dict[str, np.ndarray]:
@@ -624,10 +664,13 @@ def main() -> None:
         return timeout_child()
     if sys.argv[1:] == ["_processes-child"]:
         return processes_child()
+    if sys.argv[1:2] == ["_page-faults-child"]:
+        return page_faults_child(sys.argv[2], int(sys.argv[3]))
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
               "layout": layout, "softmax": softmax, "lm-phases": lm_phases, "blas-loops": blas_loops,
-              "optimiser": optimiser, "processes": processes, "layer-phases": layer_phases}
+              "optimiser": optimiser, "processes": processes, "layer-phases": layer_phases,
+              "page-faults": page_faults}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=list(probes))
     parser.add_argument("--repeats", type=int, default=5)

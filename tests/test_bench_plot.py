@@ -44,9 +44,9 @@ def test_table_gives_each_rows_spread_over_the_runs_and_names_the_misses():
     lines = plot_bench.table(runs, ["r1", "r2", "r3", "r4"]).splitlines()
     assert len(lines) == 4  # the header, its rule and one line per row
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
-    assert cells == ["RNN (c) B64 / torch", "≤ 0.80", "4", "0.60", "0.78", "0.90", "2/4", "0.90 (r2), 0.86 (r4)"]
+    assert cells == ["RNN (c) B64 / torch", "≤ 0.80", "4", "0.60", "0.78", "0.90", "", "2/4", "0.90 (r2), 0.86 (r4)"]
     reference = [c.strip() for c in lines[3].strip("|").split("|")]
-    assert reference[1] == "(reference)" and reference[6:] == ["", ""]
+    assert reference[1] == "(reference)" and reference[6:] == ["", "", ""]
     odd = plot_bench.table(runs[:3], ["r1", "r2", "r3"]).splitlines()[2]
     assert "| 0.70 |" in odd  # the median of three is the middle one
 
@@ -56,7 +56,12 @@ def test_series_and_table_carry_each_runs_interval_where_it_has_one():
             dict(rows=[dict(row("RNN (c) B64 fwd+bwd", 0.85), ratio_interval=dict(torch=(0.81, 0.88)))])]
     (label, ratios, goal, bounds), = plot_bench.series(runs)
     assert bounds == [None, (0.81, 0.88)]
-    cells = [c.strip() for c in plot_bench.table(runs, ["old", "new"]).splitlines()[2].strip("|").split("|")]
+    runs.append(dict(rows=[dict(row("RNN (c) B64 fwd+bwd", 0.7), ratio_interval=dict(torch=(0.66, 0.79)))]))
+    older = dict(row("RNN (c) B64 fwd+bwd", 0.95), samples_s=dict(rnnkit=[0.9, 0.95, 1.0], torch=[1.0, 1.0, 1.0]))
+    (*_, bounds), = plot_bench.series([dict(rows=[older])])
+    assert bounds == [pytest.approx((0.9, 1.0))]  # a run from before the intervals: from its samples
+    cells = [c.strip() for c in plot_bench.table(runs, ["old", "new", "newer"]).splitlines()[2].strip("|").split("|")]
+    assert cells[6] == "0.66-0.88"  # the lowest and highest bound of the runs that have one
     assert cells[-1] == "0.90 (old), 0.85 (new, 0.81-0.88)"
 
 
@@ -71,11 +76,14 @@ def test_spread_compares_the_runs_with_what_their_own_samples_predict():
                                median_s=dict(rnnkit=float(np.median(a)), torch=float(np.median(b))))])
 
     same = [run() for _ in range(30)]
-    (label, n, between, within, pooled), = plot_bench.spread(same)
+    (label, n, between, within, pooled, ahead), = plot_bench.spread(same)
     assert (label, n) == ("RNN (c) B64 / torch", 30)
     assert pooled == pytest.approx(0.7, rel=0.03)
     assert 0.6 < between / within < 1.6  # runs that differ only by their samples
+    assert 0.6 < ahead / between < 1.6  # runs of 21 drawn from the pool move as far as these runs of 21
+    (*_, ahead_7), = plot_bench.spread(same, repeats=7)
+    assert ahead_7 > 1.3 * ahead  # and runs of seven farther (sqrt(3) times)
     shifted = [run(shift) for shift in (0.6, 1.5) * 15]  # runs that move by more than their samples say
-    _, _, between, within, _ = plot_bench.spread(shifted)[0]
+    _, _, between, within, _, _ = plot_bench.spread(shifted)[0]
     assert between > 3 * within
     assert "| RNN (c) B64 / torch | 30 |" in plot_bench.spread_table(same)

@@ -2,6 +2,8 @@
 
 import importlib.util
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,3 +75,29 @@ def test_ratio_interval_brackets_the_ratio_and_narrows_with_more_repeats():
     assert widths[1] < 0.6 * widths[0]  # ~sqrt(7/63) = 1/3 of the width, with room for the draw
     low, high = bench.ratio_interval([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
     assert low == high == 0.5
+
+
+def _glibc() -> bool:
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's mallopt only")
+def test_raised_malloc_thresholds_keep_freed_memory_for_the_next_allocation():
+    script = (
+        "import importlib.util, resource, sys, numpy as np\n"
+        f"spec = importlib.util.spec_from_file_location('bench', {str(_path)!r})\n"
+        "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
+        "if sys.argv[1] == 'raised': assert bench.raise_malloc_thresholds(256)\n"
+        "np.ones(10 << 20)\n"  # 80 MB, above glibc's largest dynamic threshold (32 MiB): mapped and unmapped
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(5): np.ones(10 << 20)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)\n"
+    )
+    env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0"}  # 4 KiB pages, so that the count does not hang on THP
+    faults = {how: float(subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True,
+                                        check=True, env=env).stdout) for how in ("default", "raised")}
+    assert faults["default"] > 10_000  # 80 MB in 4 KiB pages, faulted in at every allocation
+    assert faults["raised"] < 100
