@@ -16,7 +16,7 @@
     python benchmarks/probes.py processes   # bench.py's timing of a few rows in fresh processes: how each
                                             # library's median moves from one process to the next
     python benchmarks/probes.py layer-phases  # RNN (c) and LSTM (b), forward and backward, phase by phase
-    python benchmarks/probes.py page-faults # LSTM layers in fresh processes: page faults per call, with and
+    python benchmarks/probes.py page-faults # LSTM layers and LM steps in fresh processes: page faults per call, with and
                                             # without glibc's allocator thresholds raised
 
 Each prints its measurements (medians over the repeats); nothing is written.
@@ -207,17 +207,19 @@ RAISED_THRESHOLDS = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESH
 
 
 def page_faults(repeats: int) -> None:
-    """Each LSTM shape of ``bench.py`` in a fresh process of its own, as a user's script would run it:
+    """Each LSTM shape of ``bench.py``, and its LM training steps, in a fresh process of its own, as a
+    user's script would run them:
     per library, the minor page faults and the time per forward + backward call (``10 * repeats``
     calls in a row after 5 warm-up calls); then again with glibc's mmap and trim thresholds raised to
     256 MiB (``RAISED_THRESHOLDS``), so that freed memory is reused instead of handed back and faulted
     in anew. Inside ``bench.py`` the rows run after larger ones, which raise glibc's thresholds."""
-    for shape in ("a", "b", "c", "d"):
+    for shape in ("a", "b", "c", "d", "LM a", "LM b"):
         for label, extra in (("glibc's defaults", {}), ("thresholds at 256 MiB", RAISED_THRESHOLDS)):
             out = subprocess.run([sys.executable, __file__, "_page-faults-child", shape, str(10 * repeats)],
                                  capture_output=True, text=True, check=True, env={**os.environ, **extra})
             got = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"LSTM ({shape}), {label}: " + ", ".join(
+            name = f"LM step ({shape[-1]})" if shape.startswith("LM") else f"LSTM ({shape})"
+            print(f"{name}, {label}: " + ", ".join(
                 f"{c} {v['faults']:.0f} faults and {v['ms']:.2f} ms per call" for c, v in got.items()), flush=True)
 
 
@@ -227,10 +229,12 @@ def page_faults_child(shape: str, calls: int) -> None:
 
     bench.set_threads(os.cpu_count())
     rng = np.random.default_rng(0)
-    B, T, H, L = bench.SHAPES[shape]
+    lm = shape.startswith("LM")
+    B, T, H, L = bench.SHAPES[shape[-1]]
     got = {}
-    for name, make in (("rnnkit", bench.rnnkit_layer), ("torch", bench.torch_layer)):
-        step = make("LSTM", B, T, H, L, rng)
+    for name, make in (("rnnkit", bench.rnnkit_lm if lm else bench.rnnkit_layer),
+                       ("torch", bench.torch_lm if lm else bench.torch_layer)):
+        step = make(B, T, H, L, rng) if lm else make("LSTM", B, T, H, L, rng)
         for _ in range(5):
             step()
         faults0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
