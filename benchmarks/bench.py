@@ -277,7 +277,7 @@ def bootstrap_ratios(a, b, draws=4000, seed=0) -> np.ndarray:
 
 def ratio_interval(a, b, level=0.9) -> tuple[float, float]:
     """``(low, high)``: the ``level`` percentile-bootstrap interval of ``median(a) / median(b)``. Over
-    twenty-eight runs of this bench with seven repeats, the ratios' spread from run to run was as wide
+    27 runs of this bench with seven repeats, the ratios' spread from run to run was as wide
     as the bootstrap predicts from within one run (``plot_bench.py --spread``): a run's samples, not
     the runs, carry the uncertainty."""
     low, high = np.quantile(bootstrap_ratios(a, b), [(1 - level) / 2, (1 + level) / 2])
@@ -442,8 +442,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="3 repeats instead of 21, smaller streaming loops")
     ap.add_argument("--only", default=None, help="run rows whose name contains this (case-insensitive)")
     ap.add_argument("--repeats", type=int, default=None,
-                    help="timed runs per contestant and row (default 21: with 7, one run's ratio moved about "
-                         "+-10%% from run to run, all of it the sampling spread within a run)")
+                    help="timed runs per contestant and row (default 21: with 7, one run's ratio moved by 4-14%% "
+                         "(one standard deviation) from run to run, no more than its own samples predict)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--settle", type=float, default=0.25,
@@ -546,7 +546,7 @@ def main(argv=None):
         low, high = row["ratio_interval"]["torch"]
         # the repeats pair up (each repeat times every contestant once, one after the other): in how many
         # was rnnkit the faster? A median ratio near 1 with 4 of 7 is a tie; 7 of 7 is not noise.
-        pairs = list(zip(row["samples_s"]["rnnkit"], row["samples_s"]["torch"]))
+        pairs = list(zip(samples["rnnkit"], samples["torch"]))
         wins = f"{sum(r < t for r, t in pairs)}/{len(pairs)}"
         row["rnnkit_faster_in"] = wins
         limit = row["flops"] / (best_rate * 1e9)

@@ -45,26 +45,31 @@ def _bench():
     return bench
 
 
+def _comparisons(runs: list[dict]):
+    """``(label, other, row)`` for each row of each run and each contestant its ratio is taken against:
+    torch, and onnxruntime on two threads where the row has it (the streaming rows)."""
+    for run in runs:
+        for row in run["rows"]:
+            name = row["name"].replace(" fwd+bwd", "").replace(" (inference)", "")
+            for other, label in (("torch", " / torch"), ("onnxruntime(2t)", " / onnxruntime 2t")):
+                if other in row["median_s"]:
+                    yield name + label, other, row
+
+
 def series(runs: list[dict]) -> list[tuple[str, list[float], float | None, list]]:
     """``(label, ratios over the runs, goal, intervals)`` per row, in the runs' order; streaming rows
     twice. ``intervals``: each run's 90% interval of the ratio (``bench.ratio_interval``; computed here
     from the samples for runs that predate it), or None for runs without samples."""
     out: dict[str, tuple[list[float], float | None, list]] = {}
-    for run in runs:
-        for row in run["rows"]:
-            name = row["name"].replace(" fwd+bwd", "").replace(" (inference)", "")
-            intervals = row.get("ratio_interval", {})
-            for other, label in (("torch", " / torch"), ("onnxruntime(2t)", " / onnxruntime 2t")):
-                if other not in row["median_s"]:
-                    continue
-                g = goal(row["name"]) if other == "torch" else ORT_GOAL
-                ratios, _, bounds = out.setdefault(name + label, ([], g, []))
-                ratios.append(row["median_s"]["rnnkit"] / row["median_s"][other])
-                bound = intervals.get(other)
-                samples = row.get("samples_s", {})
-                if bound is None and other in samples and "rnnkit" in samples:
-                    bound = _bench().ratio_interval(samples["rnnkit"], samples[other])
-                bounds.append(bound)
+    for label, other, row in _comparisons(runs):
+        g = goal(row["name"]) if other == "torch" else ORT_GOAL
+        ratios, _, bounds = out.setdefault(label, ([], g, []))
+        ratios.append(row["median_s"]["rnnkit"] / row["median_s"][other])
+        bound = row.get("ratio_interval", {}).get(other)
+        samples = row.get("samples_s", {})
+        if bound is None and other in samples:
+            bound = _bench().ratio_interval(samples["rnnkit"], samples[other])
+        bounds.append(bound)
     return [(label, ratios, g, bounds) for label, (ratios, g, bounds) in out.items()]
 
 
@@ -78,17 +83,11 @@ def spread(runs: list[dict], repeats: int = 21) -> list[tuple[str, int, float, f
     import numpy as np
 
     bootstrap_ratios = _bench().bootstrap_ratios
-
     found: dict[str, list[tuple[list, list]]] = {}
-    for run in runs:
-        for row in run["rows"]:
-            samples = row.get("samples_s")
-            if not samples:
-                continue
-            name = row["name"].replace(" fwd+bwd", "").replace(" (inference)", "")
-            for other, label in (("torch", " / torch"), ("onnxruntime(2t)", " / onnxruntime 2t")):
-                if other in samples:
-                    found.setdefault(name + label, []).append((samples["rnnkit"], samples[other]))
+    for label, other, row in _comparisons(runs):
+        samples = row.get("samples_s", {})
+        if other in samples:
+            found.setdefault(label, []).append((samples["rnnkit"], samples[other]))
     out = []
     for label, pairs in found.items():
         logs = [np.log(np.median(a) / np.median(b)) for a, b in pairs]

@@ -203,30 +203,29 @@ def processes_child() -> None:
     print(json.dumps({row["name"]: row["median_s"] for row in rows}))
 
 
-RAISED_THRESHOLDS = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_": str(1 << 28)}
-
-
 def page_faults(repeats: int) -> None:
     """Each LSTM shape of ``bench.py``, and its LM training steps, in a fresh process of its own, as a
-    user's script would run them:
-    per library, the minor page faults and the time per forward + backward call (``10 * repeats``
-    calls in a row after 5 warm-up calls); then again with glibc's mmap and trim thresholds raised to
-    256 MiB (``RAISED_THRESHOLDS``), so that freed memory is reused instead of handed back and faulted
-    in anew. Inside ``bench.py`` the rows run after larger ones, which raise glibc's thresholds."""
+    user's script would run them: per library, the minor page faults and the time per call (forward +
+    backward, or a training step; ``10 * repeats`` calls in a row after 5 warm-up calls); then again
+    with glibc's mmap and trim thresholds raised to 256 MiB (``bench.raise_malloc_thresholds``, as
+    ``bench.py --malloc-thresholds 256``), so that freed memory is reused instead of handed back and
+    faulted in anew. The times are not interleaved: the bench's runs are the timing evidence."""
     for shape in ("a", "b", "c", "d", "LM a", "LM b"):
-        for label, extra in (("glibc's defaults", {}), ("thresholds at 256 MiB", RAISED_THRESHOLDS)):
-            out = subprocess.run([sys.executable, __file__, "_page-faults-child", shape, str(10 * repeats)],
-                                 capture_output=True, text=True, check=True, env={**os.environ, **extra})
+        for label, mib in (("glibc's defaults", 0), ("thresholds at 256 MiB", 256)):
+            out = subprocess.run([sys.executable, __file__, "_page-faults-child", shape, str(10 * repeats), str(mib)],
+                                 capture_output=True, text=True, check=True)
             got = json.loads(out.stdout.strip().splitlines()[-1])
             name = f"LM step ({shape[-1]})" if shape.startswith("LM") else f"LSTM ({shape})"
             print(f"{name}, {label}: " + ", ".join(
                 f"{c} {v['faults']:.0f} faults and {v['ms']:.2f} ms per call" for c, v in got.items()), flush=True)
 
 
-def page_faults_child(shape: str, calls: int) -> None:
+def page_faults_child(shape: str, calls: int, mib: int) -> None:
     sys.path.insert(0, HERE)
     import bench
 
+    if mib and not bench.raise_malloc_thresholds(mib):
+        raise SystemExit("raising glibc's thresholds needs glibc")
     bench.set_threads(os.cpu_count())
     rng = np.random.default_rng(0)
     lm = shape.startswith("LM")
@@ -669,7 +668,7 @@ def main() -> None:
     if sys.argv[1:] == ["_processes-child"]:
         return processes_child()
     if sys.argv[1:2] == ["_page-faults-child"]:
-        return page_faults_child(sys.argv[2], int(sys.argv[3]))
+        return page_faults_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     probes = {"trace": trace, "spin": spin, "timeout": timeout, "wavefront-b": wavefront_b,
               "loop-batch": loop_batch, "two-cores": two_cores, "products": products, "defer": defer,
               "layout": layout, "softmax": softmax, "lm-phases": lm_phases, "blas-loops": blas_loops,
